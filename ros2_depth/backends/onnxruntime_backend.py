@@ -1,0 +1,76 @@
+"""ONNX Runtime on the CPU: the embedded default backend."""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import numpy as np
+import onnxruntime as ort
+
+from ros2_depth.backends.base import BackendError, InferenceBackend
+from ros2_depth.model_spec import ModelSpec
+
+
+class OnnxRuntimeBackend(InferenceBackend):
+    """Runs the model's ONNX file with the CPU execution provider."""
+
+    name = 'onnxruntime'
+
+    def __init__(self, spec: ModelSpec, num_threads: int = 0) -> None:
+        """Load the ONNX file and check its inputs and outputs against the sidecar."""
+        super().__init__(spec)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(int(num_threads), 0)
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self.num_threads = num_threads
+        try:
+            self.session = ort.InferenceSession(
+                str(spec.onnx_path), sess_options=options, providers=['CPUExecutionProvider']
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BackendError(f'ONNX Runtime cannot load {spec.onnx_path}: {exc}') from exc
+        self._check_signature()
+        self._keys: List[str] = list(spec.outputs)
+        self._names: List[str] = [spec.outputs[k].name for k in self._keys]
+
+    def _check_signature(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        want = self.spec.input
+        if want.name not in inputs:
+            raise BackendError(
+                f'{self.spec.onnx_path} has inputs {sorted(inputs)}, but its sidecar names '
+                f'"{want.name}"; re-export the model'
+            )
+        shape = list(inputs[want.name].shape)
+        if shape != [1, 3, want.height, want.width]:
+            raise BackendError(
+                f'{self.spec.onnx_path} input "{want.name}" has shape {shape}, sidecar says '
+                f'[1, 3, {want.height}, {want.width}]; re-export the model'
+            )
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        for key, out in self.spec.outputs.items():
+            if out.name not in outputs:
+                raise BackendError(
+                    f'{self.spec.onnx_path} has no output "{out.name}" (sidecar output '
+                    f'"{key}"); it has {sorted(outputs)}'
+                )
+            got = list(outputs[out.name].shape)
+            if got != [1, out.channels, out.height, out.width]:
+                raise BackendError(
+                    f'{self.spec.onnx_path} output "{out.name}" has shape {got}, sidecar '
+                    f'says [1, {out.channels}, {out.height}, {out.width}]'
+                )
+
+    def infer(self, image: np.ndarray) -> Dict[str, np.ndarray]:
+        """Run one image through the network."""
+        self.check_input(image)
+        results = self.session.run(self._names, {self.spec.input.name: image})
+        return dict(zip(self._keys, results))
+
+    def describe(self) -> str:
+        """Name, provider and thread count."""
+        threads = self.num_threads if self.num_threads > 0 else 'all cores'
+        return f'onnxruntime {ort.__version__} CPUExecutionProvider, {threads} thread(s)'

@@ -1,0 +1,163 @@
+"""Pinhole intrinsics and how they change when an image is cropped, resized or resampled.
+
+Pixel centres sit at integer coordinates (the ROS / OpenCV convention): the first pixel covers
+[-0.5, 0.5). A resampling that maps destination pixel u' to source pixel u = scale * u' + offset turns
+intrinsics (f, c) into (f / scale, (c - offset) / scale); every crop and resize is such a map, which is
+how the node keeps the camera_info of each output image exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence, Tuple
+
+import numpy as np
+
+
+class CameraInfoError(ValueError):
+    """A camera_info message cannot be used as pinhole intrinsics."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AxisMap:
+    """Affine map from destination pixel centres to source pixel centres on one axis."""
+
+    scale: float
+    offset: float
+
+    def __call__(self, dst: np.ndarray) -> np.ndarray:
+        """Return source coordinates of destination coordinates."""
+        return self.scale * dst + self.offset
+
+    def then(self, inner: 'AxisMap') -> 'AxisMap':
+        """Compose: `inner` maps a finer grid into this map's destination; return finer -> source."""
+        return AxisMap(self.scale * inner.scale, self.scale * inner.offset + self.offset)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageMap:
+    """Affine maps of both axes from a destination image onto a source image."""
+
+    x: AxisMap
+    y: AxisMap
+
+    def then(self, inner: 'ImageMap') -> 'ImageMap':
+        """Compose with a map whose source is this map's destination."""
+        return ImageMap(self.x.then(inner.x), self.y.then(inner.y))
+
+
+def resize_map(src_size: int, dst_size: int, src_offset: float = 0.0) -> AxisMap:
+    """Map of resizing `src_size` pixels (starting at `src_offset`) to `dst_size` pixels."""
+    scale = src_size / dst_size
+    return AxisMap(scale, 0.5 * scale - 0.5 + src_offset)
+
+
+@dataclasses.dataclass(frozen=True)
+class PinholeCamera:
+    """Intrinsics of a rectified image of width x height pixels."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+    def __post_init__(self) -> None:
+        """Reject intrinsics that cannot project."""
+        if self.width <= 0 or self.height <= 0:
+            raise CameraInfoError(f'camera size must be positive, got {self.width}x{self.height}')
+        if not (
+            np.isfinite([self.fx, self.fy, self.cx, self.cy]).all() and self.fx > 0 and self.fy > 0
+        ):
+            raise CameraInfoError(
+                f'focal lengths must be positive and finite, got fx={self.fx} fy={self.fy}'
+            )
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        """(width, height)."""
+        return self.width, self.height
+
+    @property
+    def k(self) -> np.ndarray:
+        """The 3x3 camera matrix."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    def resampled(self, mapping: ImageMap, width: int, height: int) -> 'PinholeCamera':
+        """Intrinsics of a width x height image whose pixels map onto this one through `mapping`."""
+        return PinholeCamera(
+            width=width,
+            height=height,
+            fx=self.fx / mapping.x.scale,
+            fy=self.fy / mapping.y.scale,
+            cx=(self.cx - mapping.x.offset) / mapping.x.scale,
+            cy=(self.cy - mapping.y.offset) / mapping.y.scale,
+        )
+
+    def project(self, points: np.ndarray) -> np.ndarray:
+        """Project (..., 3) camera-frame points to (..., 2) pixel coordinates."""
+        z = points[..., 2]
+        return np.stack(
+            [self.fx * points[..., 0] / z + self.cx, self.fy * points[..., 1] / z + self.cy], -1
+        )
+
+
+def _matrix(values: Sequence[float], rows: int, cols: int, name: str) -> np.ndarray:
+    matrix = np.asarray(values, dtype=np.float64)
+    if matrix.size != rows * cols:
+        raise CameraInfoError(
+            f'camera_info {name} has {matrix.size} values, expected {rows * cols}'
+        )
+    return matrix.reshape(rows, cols)
+
+
+def camera_from_info(info: Any) -> PinholeCamera:
+    """Intrinsics of the (rectified) image described by a sensor_msgs/CameraInfo.
+
+    Uses the projection matrix P, which describes the rectified image, and falls back to K when P is
+    all zeros (an uncalibrated driver). Binning and region of interest are applied, so the result
+    describes the image as published.
+    """
+    p = _matrix(info.p, 3, 4, 'P')
+    k = _matrix(info.k, 3, 3, 'K')
+    if p[0, 0] > 0 and p[1, 1] > 0:
+        fx, fy, cx, cy = p[0, 0], p[1, 1], p[0, 2], p[1, 2]
+    elif k[0, 0] > 0 and k[1, 1] > 0:
+        fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+    else:
+        raise CameraInfoError(
+            'camera_info has neither P nor K set (all zeros): the camera is not '
+            'calibrated; calibrate it (camera_calibration) or publish its intrinsics'
+        )
+    width, height = int(info.width), int(info.height)
+    bin_x, bin_y = max(int(info.binning_x), 1), max(int(info.binning_y), 1)
+    roi = info.roi
+    x_off, y_off, roi_w, roi_h = (
+        int(roi.x_offset),
+        int(roi.y_offset),
+        int(roi.width),
+        int(roi.height),
+    )
+    if roi_w == 0 or roi_h == 0:
+        x_off, y_off, roi_w, roi_h = 0, 0, width, height
+    full = PinholeCamera(width=width, height=height, fx=fx, fy=fy, cx=cx, cy=cy)
+    # A binned pixel averages bin x bin sensor pixels: its centre lies half a pixel in from their corner.
+    mapping = ImageMap(
+        AxisMap(bin_x, 0.5 * bin_x - 0.5 + x_off), AxisMap(bin_y, 0.5 * bin_y - 0.5 + y_off)
+    )
+    return full.resampled(mapping, roi_w // bin_x, roi_h // bin_y)
+
+
+def fill_camera_info(info: Any, camera: PinholeCamera) -> Any:
+    """Write rectified, distortion-free intrinsics into a sensor_msgs/CameraInfo."""
+    info.width, info.height = camera.width, camera.height
+    info.distortion_model = 'plumb_bob'
+    info.d = [0.0] * 5
+    info.k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    info.binning_x = info.binning_y = 0
+    info.roi.x_offset = info.roi.y_offset = info.roi.height = info.roi.width = 0
+    info.roi.do_rectify = False
+    return info

@@ -1,0 +1,116 @@
+"""`ros2-depth`: the runtime's command line (demo, model information)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from ros2_depth.backends import BACKENDS
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ros2_depth.demo import DemoError, DemoOptions, describe, run_demo
+
+    options = DemoOptions(
+        output=args.output,
+        frames=args.frames,
+        rate_hz=args.rate,
+        model=args.model,
+        backend=args.backend,
+        num_threads=args.threads,
+    )
+    try:
+        summary = run_demo(options)
+    except DemoError as exc:
+        logging.getLogger('ros2-depth').error('demo failed: %s', exc)
+        return 1
+    print(describe(summary, args.output))
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from ros2_depth.backends import BackendError, create_backend
+    from ros2_depth.model_spec import ModelSpecError, load_spec
+    from ros2_depth.resources import default_model_path
+
+    path = Path(args.model) if args.model else default_model_path()
+    try:
+        spec = load_spec(path)
+        backend = create_backend(args.backend, spec, num_threads=args.threads)
+    except (ModelSpecError, BackendError) as exc:
+        logging.getLogger('ros2-depth').error('%s', exc)
+        return 1
+    inp = spec.input
+    print(f'model     {spec.name} ({spec.path})')
+    print(f'weights   {"trained" if spec.trained else "UNTRAINED (initialisation only)"}')
+    print(f'onnx      {spec.onnx_path} sha256 {spec.onnx_sha256[:16]}')
+    print(
+        f'input     "{inp.name}" 1x3x{inp.height}x{inp.width} {inp.color_order}, mean {inp.mean}, '
+        f'std {inp.std}'
+    )
+    for key, out in spec.outputs.items():
+        print(
+            f'output    {key}: "{out.name}" {out.channels}x{out.height}x{out.width} {out.kind} '
+            f'{out.encoding} {out.units}'.rstrip()
+        )
+    grid = spec.output_grid
+    print(
+        f'grid      input x = {grid.scale_x:g} * out x + {grid.offset_x:g}, '
+        f'y = {grid.scale_y:g} * out y + {grid.offset_y:g}'
+    )
+    image = np.zeros((1, 3, inp.height, inp.width), np.float32)
+    backend.infer(image)
+    runs = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        backend.infer(image)
+        runs.append(1e3 * (time.perf_counter() - start))
+    print(f'backend   {backend.describe()}: median {np.median(runs):.1f} ms over {args.runs} runs')
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `ros2-depth`."""
+    parser = argparse.ArgumentParser(prog='ros2-depth', description=__doc__)
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    demo = sub.add_parser(
+        'demo', help='run depth_node on a generated camera walk and write the results'
+    )
+    demo.add_argument('--output', type=Path, default=Path('demo_output'), help='output folder')
+    demo.add_argument('--frames', type=int, default=24, help='number of camera frames')
+    demo.add_argument('--rate', type=float, default=5.0, help='camera frame rate (Hz)')
+    demo.add_argument(
+        '--model', default='', help='model sidecar (.json); default: the bundled model'
+    )
+    demo.add_argument('--backend', default='onnxruntime', choices=sorted(BACKENDS))
+    demo.add_argument('--threads', type=int, default=2, help='inference threads')
+    demo.set_defaults(func=_demo)
+
+    info = sub.add_parser('info', help='check a model and its sidecar and time its inference')
+    info.add_argument(
+        'model', nargs='?', default='', help='model sidecar (.json); default: bundled'
+    )
+    info.add_argument('--backend', default='onnxruntime', choices=sorted(BACKENDS))
+    info.add_argument('--threads', type=int, default=2, help='inference threads')
+    info.add_argument('--runs', type=int, default=10, help='timed inference runs')
+    info.set_defaults(func=_info)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of `ros2-depth`."""
+    logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Drive a depth_node from another process: publish camera frames, collect every output by stamp.
+
+Used by `ros2-depth demo` and by the integration tests: it talks to the node over real DDS, the way a
+camera driver and RViz would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from ros2_depth.camera_model import PinholeCamera, fill_camera_info
+from ros2_depth.image_encoding import fill_image
+
+# Output key -> (topic relative to the node's namespace, type).
+OUTPUTS = {
+    'depth': ('depth/image', Image),
+    'info': ('depth/camera_info', CameraInfo),
+    'normals': ('normals/image', Image),
+    'points': ('points', PointCloud2),
+}
+Stamp = Tuple[int, int]
+
+
+def isolated_ros_env(salt: int = 0) -> Dict[str, str]:
+    """This environment with a ROS domain of its own (from the pid) and discovery kept on localhost."""
+    env = dict(os.environ)
+    env['ROS_DOMAIN_ID'] = str(1 + (os.getpid() + salt) % 100)
+    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    env['ROS_LOCALHOST_ONLY'] = '1'
+    env['RCUTILS_COLORIZED_OUTPUT'] = '0'
+    env['PYTHONUNBUFFERED'] = '1'
+    return env
+
+
+def start_node_process(
+    log_path: Path, env: Dict[str, str], namespace: str, ros_args: Sequence[str] = ()
+) -> subprocess.Popen:
+    """Start depth_node as its own process in `namespace`, console output to `log_path`."""
+    cmd = [
+        sys.executable,
+        '-m',
+        'ros2_depth.depth_node',
+        '--ros-args',
+        '-r',
+        f'__ns:={namespace}',
+        *ros_args,
+    ]
+    with open(log_path, 'w') as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
+    """Interrupt a node process as Ctrl-C would and return its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def image_msg(stamp: Stamp, frame: str, pixels: np.ndarray, encoding: str = 'rgb8') -> Image:
+    """An Image with the given stamp, frame and pixels."""
+    msg = Image()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
+    msg.header.frame_id = frame
+    return fill_image(msg, pixels, encoding)
+
+
+def camera_info_msg(stamp: Stamp, frame: str, camera: PinholeCamera) -> CameraInfo:
+    """A rectified CameraInfo for `camera`."""
+    info = CameraInfo()
+    info.header.stamp.sec, info.header.stamp.nanosec = stamp
+    info.header.frame_id = frame
+    return fill_camera_info(info, camera)
+
+
+class DepthClient:
+    """A node in a context of its own that feeds a depth node and records what it publishes."""
+
+    def __init__(
+        self,
+        env: Dict[str, str],
+        namespace: str,
+        reliability: str = 'reliable',
+        image_topic: str = 'image',
+        name: str = 'depth_client',
+    ) -> None:
+        """Create the context (in `env`'s ROS domain), publishers and output subscriptions."""
+        for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY'):
+            os.environ[key] = env[key]
+        self.namespace = namespace
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = Node(name, namespace=namespace, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        policy = (
+            ReliabilityPolicy.RELIABLE
+            if reliability == 'reliable'
+            else ReliabilityPolicy.BEST_EFFORT
+        )
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=policy)
+        self.pub_image = self.node.create_publisher(Image, image_topic, qos)
+        self.pub_info = self.node.create_publisher(CameraInfo, 'camera_info', qos)
+        self.received: Dict[Stamp, Dict[str, object]] = {}
+        self.arrival_time: Dict[Stamp, float] = {}
+        self.arrivals: List[Tuple[str, Stamp]] = []
+        out_qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+        )
+        for key, (topic, msg_type) in OUTPUTS.items():
+            self.node.create_subscription(msg_type, topic, self._recorder(key), out_qos)
+
+    def _recorder(self, key: str) -> Callable[[object], None]:
+        def record(msg: object) -> None:
+            stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+            self.received.setdefault(stamp, {})[key] = msg
+            self.arrival_time[stamp] = time.monotonic()
+            self.arrivals.append((key, stamp))
+
+        return record
+
+    def spin_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Spin until `done()` or the timeout; return whether it came true."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if done():
+                return True
+            self.executor.spin_once(timeout_sec=0.02)
+        return done()
+
+    def wait_for_node(self, timeout: float = 20.0) -> bool:
+        """Wait until the depth node subscribes to our topics and publishes all its outputs."""
+        return self.spin_until(
+            lambda: (
+                self.pub_image.get_subscription_count() > 0
+                and self.pub_info.get_subscription_count() > 0
+                and all(
+                    self.node.count_publishers(f'{self.namespace}/{topic}') > 0
+                    for topic, _ in OUTPUTS.values()
+                )
+            ),
+            timeout,
+        )
+
+    def send(self, image: Image, info: Optional[CameraInfo]) -> None:
+        """Publish camera_info (if any), then the image."""
+        if info is not None:
+            self.pub_info.publish(info)
+            self.executor.spin_once(timeout_sec=0.01)
+        self.pub_image.publish(image)
+
+    def send_until_complete(
+        self,
+        image: Image,
+        info: Optional[CameraInfo],
+        timeout: float = 20.0,
+        keys: Sequence[str] = tuple(OUTPUTS),
+    ) -> bool:
+        """Publish a frame (again every second) until every output with its stamp has arrived."""
+        stamp = (image.header.stamp.sec, image.header.stamp.nanosec)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.send(image, info)
+            if self.spin_until(lambda: set(keys) <= set(self.received.get(stamp, {})), 1.0):
+                return True
+        return False
+
+    def close(self) -> None:
+        """Destroy the node and shut its context down."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)

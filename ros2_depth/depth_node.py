@@ -1,0 +1,306 @@
+"""depth_node: camera image in; metric depth, normals and an organized point cloud out.
+
+A thin shell over DepthPipeline: topic wiring, parameters and QoS. Images are handed to one worker
+thread through a single slot, so only the newest frame is ever processed; outputs nobody subscribes to
+are not computed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from ros2_depth.backends import BACKENDS, BackendError, create_backend
+from ros2_depth.camera_model import CameraInfoError, camera_from_info
+from ros2_depth.geometry import backproject
+from ros2_depth.image_encoding import ImageEncodingError, image_to_numpy
+from ros2_depth.model_spec import ModelSpecError, load_spec
+from ros2_depth.pipeline import RESIZE_MODES, DepthPipeline, PipelineError
+from ros2_depth.resources import default_model_path
+from ros2_depth.ros_messages import camera_info_message, cloud_message, image_message
+
+try:  # Iron and newer
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble
+    from rclpy.qos_event import SubscriptionEventCallbacks
+
+QOS_CHOICES = ('reliable', 'best_effort')
+
+# name -> (default, description, extra descriptor fields)
+PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
+    'model': (
+        '',
+        'Model sidecar (.json) or ONNX file with its .json beside it; empty: the bundled '
+        'default model in share/ros2_depth/engines.',
+        {'read_only': True},
+    ),
+    'backend': (
+        'onnxruntime',
+        f'Inference backend, one of {sorted(BACKENDS)}.',
+        {'read_only': True},
+    ),
+    'num_threads': (
+        2,
+        'CPU threads for inference (0: one per core).',
+        {'read_only': True, 'integer_range': [IntegerRange(from_value=0, to_value=256, step=1)]},
+    ),
+    'resize_mode': (
+        'crop',
+        'How the image is fitted to the network input: "crop" cuts the longer side to '
+        'the network aspect ratio, "stretch" resizes the whole image.',
+        {'read_only': True},
+    ),
+    'input_qos': (
+        'reliable',
+        'Reliability of the image and camera_info subscriptions: "reliable" or '
+        '"best_effort" (must be compatible with the camera publisher).',
+        {'read_only': True},
+    ),
+    'output_qos': (
+        'reliable',
+        'Reliability of the outputs: "reliable" (RViz default for images) or "best_effort".',
+        {'read_only': True},
+    ),
+}
+
+
+def _qos(reliability: str, depth: int) -> QoSProfile:
+    policy = (
+        ReliabilityPolicy.RELIABLE if reliability == 'reliable' else ReliabilityPolicy.BEST_EFFORT
+    )
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy)
+
+
+class DepthNode(Node):
+    """Publishes depth/image, depth/camera_info, normals/image and points for each newest image."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Declare parameters, load the model and wire the topics; raise on a model that cannot run."""
+        super().__init__('depth_node', **kwargs)
+        for name, (default, description, extra) in PARAMETERS.items():
+            self.declare_parameter(
+                name, default, ParameterDescriptor(description=description, **extra)
+            )
+        param = {name: self.get_parameter(name).value for name in PARAMETERS}
+        for name, choices in (
+            ('resize_mode', RESIZE_MODES),
+            ('input_qos', QOS_CHOICES),
+            ('output_qos', QOS_CHOICES),
+        ):
+            if param[name] not in choices:
+                raise PipelineError(
+                    f'parameter {name} must be one of {choices}, got "{param[name]}"'
+                )
+
+        model_path = Path(param['model']) if param['model'] else default_model_path()
+        self.spec = load_spec(model_path)
+        backend = create_backend(param['backend'], self.spec, num_threads=param['num_threads'])
+        self.pipeline = DepthPipeline(self.spec, backend, param['resize_mode'])
+        log = self.get_logger()
+        log.info(f'model {self.spec.name} ({model_path}) on {backend.describe()}')
+        if not self.spec.trained:
+            log.warning(
+                f'model {self.spec.name} has untrained weights: its depth is not meaningful'
+            )
+
+        out_qos = _qos(param['output_qos'], 1)
+        self.pub_depth = self.create_publisher(Image, 'depth/image', out_qos)
+        self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
+        self.pub_normals = self.create_publisher(Image, 'normals/image', out_qos)
+        self.pub_points = self.create_publisher(PointCloud2, 'points', out_qos)
+        self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+
+        in_qos = _qos(param['input_qos'], 1)
+        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
+        self.create_subscription(
+            CameraInfo, 'camera_info', self._on_camera_info, in_qos, event_callbacks=events
+        )
+        self.create_subscription(Image, 'image', self._on_image, in_qos, event_callbacks=events)
+
+        self._lock = threading.Condition()
+        self._pending: Optional[Tuple[Image, Optional[CameraInfo]]] = None
+        self._camera_info: Optional[CameraInfo] = None
+        self._running = True
+        self.stats = {'received': 0, 'processed': 0, 'dropped_stale': 0, 'errors': 0, 'idle': 0}
+        self._inference_ms = 0.0
+        self._latency_ms = 0.0
+        self._last_error = ''
+        self._last_error_time = 0.0
+        self._worker = threading.Thread(target=self._work, name='depth_node_worker', daemon=True)
+        self._worker.start()
+        self.create_timer(1.0, self._publish_diagnostics)
+
+    # Callbacks run on the executor: they only hand messages over.
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_image(self, msg: Image) -> None:
+        with self._lock:
+            self.stats['received'] += 1
+            if self._pending is not None:
+                self.stats['dropped_stale'] += 1
+            self._pending = (msg, self._camera_info)
+            self._lock.notify()
+
+    def _on_incompatible_qos(self, event: Any) -> None:
+        self.get_logger().error(
+            f'a publisher to this node offers an incompatible QoS (policy id {event.last_policy_kind}); '
+            'if the camera publishes best effort, start the node with input_qos:=best_effort',
+            throttle_duration_sec=10.0,
+        )
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None and self._running:
+                    self._lock.wait()
+                if not self._running:
+                    return
+                image, info = self._pending
+                self._pending = None
+            try:
+                self.process(image, info)
+            except Exception as exc:  # keep the worker alive whatever one frame does
+                problem = f'{type(exc).__name__}: {exc}'
+                self._report_error(problem, f'frame at {_stamp(image)} failed: {problem}')
+
+    def _report_error(self, problem: str, line: str) -> None:
+        """Log a dropped frame: every new problem at once, a repeated one at most every 5 s."""
+        self.stats['errors'] += 1
+        now = time.monotonic()
+        if problem != self._last_error or now - self._last_error_time > 5.0:
+            self.get_logger().error(line)
+            self._last_error_time = now
+        self._last_error = problem
+
+    def process(self, image: Image, info: Optional[CameraInfo]) -> bool:
+        """Compute and publish every output someone subscribes to; return whether anything was published."""
+        log = self.get_logger()
+        if info is None:
+            log.warning(
+                'no camera_info received yet: depth needs the camera intrinsics; publish '
+                'camera_info beside image (remap it if it lives elsewhere)',
+                throttle_duration_sec=5.0,
+            )
+            return False
+        want_depth = self.pub_depth.get_subscription_count() > 0
+        want_normals = self.pipeline.has_normals and self.pub_normals.get_subscription_count() > 0
+        want_points = self.pub_points.get_subscription_count() > 0
+        want_info = self.pub_info.get_subscription_count() > 0
+        if not (want_depth or want_normals or want_points or want_info):
+            self.stats['idle'] += 1
+            return False
+        try:
+            pixels = image_to_numpy(image)
+            camera = camera_from_info(info)
+            if info.header.frame_id != image.header.frame_id:
+                log.warning(
+                    f'camera_info frame "{info.header.frame_id}" differs from image frame '
+                    f'"{image.header.frame_id}"; outputs use the image frame',
+                    throttle_duration_sec=30.0,
+                )
+            if want_depth or want_normals or want_points:
+                result = self.pipeline.run(
+                    pixels, image.encoding, camera, want_normals=want_normals
+                )
+                out_camera = result.camera
+            else:
+                result, out_camera = None, self.pipeline.output_camera(camera)
+        except (ImageEncodingError, CameraInfoError, PipelineError, BackendError) as exc:
+            self._report_error(
+                str(exc),
+                f'dropped image at {_stamp(image)} '
+                f'({image.width}x{image.height} {image.encoding}): {exc}',
+            )
+            return False
+
+        header = image.header
+        if want_info:
+            self.pub_info.publish(camera_info_message(header, out_camera))
+        if result is not None:
+            if want_depth:
+                self.pub_depth.publish(image_message(header, result.depth, '32FC1'))
+            if want_normals and result.normals is not None:
+                self.pub_normals.publish(image_message(header, result.normals, '32FC3'))
+            if want_points:
+                self.pub_points.publish(
+                    cloud_message(header, backproject(result.depth, out_camera))
+                )
+            self._inference_ms = result.timings_ms['inference']
+        self.stats['processed'] += 1
+        now = self.get_clock().now().nanoseconds
+        stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+        self._latency_ms = (now - stamp) / 1e6
+        return True
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(
+            name=f'{self.get_name()}: depth inference',
+            hardware_id=self.pipeline.backend.describe(),
+        )
+        if self._camera_info is None and self.stats['received'] > 0:
+            status.level, status.message = (
+                DiagnosticStatus.WARN,
+                'images arrive but no camera_info',
+            )
+        elif self._last_error:
+            status.level, status.message = DiagnosticStatus.WARN, f'last error: {self._last_error}'
+        elif not self.spec.trained:
+            status.level, status.message = DiagnosticStatus.WARN, 'model has untrained weights'
+        else:
+            status.level, status.message = DiagnosticStatus.OK, 'running'
+        values = dict(
+            self.stats,
+            model=self.spec.name,
+            inference_ms=f'{self._inference_ms:.1f}',
+            latency_ms=f'{self._latency_ms:.1f}',
+        )
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items()]
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+    def destroy_node(self) -> None:
+        """Stop the worker thread, then the node."""
+        with self._lock:
+            self._running = False
+            self._lock.notify()
+        self._worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def _stamp(msg: Image) -> str:
+    return f'{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} (frame "{msg.header.frame_id}")'
+
+
+def main(args: Optional[list] = None) -> int:
+    """Run depth_node until shutdown; return a non-zero exit code when the model cannot be loaded."""
+    rclpy.init(args=args)
+    try:
+        node = DepthNode()
+    except (ModelSpecError, BackendError, PipelineError) as exc:
+        rclpy.logging.get_logger('depth_node').fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

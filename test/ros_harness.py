@@ -1,0 +1,57 @@
+"""Test-side helpers around ros2_depth.depth_client: start depth_node and build camera messages."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image
+
+from ros2_depth.camera_model import PinholeCamera
+from ros2_depth.depth_client import (  # noqa: F401 (re-exported for the tests)
+    DepthClient as Harness,
+    camera_info_msg,
+    image_msg,
+    isolated_ros_env,
+    start_node_process,
+    stop_process,
+)
+
+NAMESPACE = '/cam'
+
+
+def start_depth_node(
+    model: Optional[Path],
+    log_path: Path,
+    env: Dict[str, str],
+    *extra: str,
+    namespace: str = NAMESPACE,
+) -> subprocess.Popen:
+    """Start depth_node with one inference thread (and the given model, if any)."""
+    args = ['-p', 'num_threads:=1', *extra]
+    if model is not None:
+        args += ['-p', f'model:={model}']
+    return start_node_process(log_path, env, namespace, args)
+
+
+def make_camera_info(
+    stamp: Tuple[int, int],
+    frame: str,
+    width: int,
+    height: int,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+) -> CameraInfo:
+    """A rectified CameraInfo with the given intrinsics."""
+    return camera_info_msg(stamp, frame, PinholeCamera(width, height, fx, fy, cx, cy))
+
+
+def make_image(
+    stamp: Tuple[int, int], frame: str, pixels: np.ndarray, encoding: str = 'rgb8'
+) -> Image:
+    """An Image with the given stamp, frame and pixels."""
+    return image_msg(stamp, frame, pixels, encoding)

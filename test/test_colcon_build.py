@@ -1,0 +1,93 @@
+"""colcon builds the package into an install space that runs: the node finds its bundled model there."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+COLCON = Path(sys.executable).parent / 'colcon'
+
+
+@pytest.fixture(scope='module')
+def install_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run `colcon build` on a copy of the package and return its install/ros2_depth prefix."""
+    if not COLCON.exists():
+        pytest.fail(f'{COLCON} is missing: run scripts/setup-env, which installs colcon')
+    work = tmp_path_factory.mktemp('colcon')
+    cmd = [
+        str(COLCON),
+        '--log-base',
+        str(work / 'log'),
+        'build',
+        '--base-paths',
+        str(REPO),
+        '--build-base',
+        str(work / 'build'),
+        '--install-base',
+        str(work / 'install'),
+    ]
+    result = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Summary: 1 package finished' in result.stdout, (
+        'only ros2_depth is built (trainer has COLCON_IGNORE)'
+    )
+    return work / 'install' / 'ros2_depth'
+
+
+def test_install_space_layout(install_space: Path) -> None:
+    """Executables in lib/ros2_depth, launch/config/engines and package.xml in share/ros2_depth."""
+    assert os.access(install_space / 'lib' / 'ros2_depth' / 'depth_node', os.X_OK)
+    assert os.access(install_space / 'lib' / 'ros2_depth' / 'ros2-depth', os.X_OK)
+    share = install_space / 'share' / 'ros2_depth'
+    assert (share / 'package.xml').is_file()
+    assert sorted(p.name for p in (share / 'launch').iterdir()) == sorted(
+        p.name for p in (REPO / 'launch').glob('*.launch.py')
+    )
+    assert sorted(p.name for p in (share / 'config').iterdir()) == sorted(
+        p.name for p in (REPO / 'config').glob('*.yaml')
+    )
+    assert (share / 'engines' / 'default.onnx').is_file() and (
+        share / 'engines' / 'default.json'
+    ).is_file()
+    assert (
+        install_space / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'ros2_depth'
+    ).is_file()
+
+
+def test_installed_node_loads_bundled_model(install_space: Path, tmp_path: Path) -> None:
+    """The installed depth_node, found through the ament index, starts on share/ros2_depth/engines."""
+    site = next((install_space / 'lib').glob('python3*/site-packages'))
+    env = dict(
+        os.environ,
+        AMENT_PREFIX_PATH=str(install_space),
+        PYTHONPATH=str(site),
+        ROS_DOMAIN_ID=str(1 + (os.getpid() + 50) % 100),
+        ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+        PYTHONUNBUFFERED='1',
+    )
+    log = tmp_path / 'node.log'
+    with open(log, 'w') as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(install_space / 'lib' / 'ros2_depth' / 'depth_node')],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+        deadline = time.monotonic() + 30
+        while 'CPUExecutionProvider' not in log.read_text() and proc.poll() is None:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        proc.send_signal(2)
+        code = proc.wait(timeout=10)
+    text = log.read_text()
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    assert str(install_space / 'share' / 'ros2_depth' / 'engines' / 'default.json') in text, text
+    assert code == 0, text

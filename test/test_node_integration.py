@@ -1,0 +1,198 @@
+"""depth_node as its own process, over real DDS: headers, intrinsics, point clouds and bad input.
+
+The camera is the TUM RGB-D one (640x480, fx = fy = 525, cx = 319.5, cy = 239.5) and the images are
+full-size rgb8 (921,600 bytes), the size that best-effort delivery loses on default Fast DDS settings.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Dict, Iterator
+
+import numpy as np
+import pytest
+from ros_harness import (
+    Harness,
+    isolated_ros_env,
+    make_camera_info,
+    make_image,
+    start_depth_node,
+    stop_process,
+)
+
+WIDTH, HEIGHT, FX, FY, CX, CY = 640, 480, 525.0, 525.0, 319.5, 239.5
+FRAME = 'camera_color_optical_frame'
+
+
+def expected_output_intrinsics() -> Dict[str, float]:
+    """Output intrinsics worked out by hand for this camera and the tiny model.
+
+    640x480 already has the network's 4:3 aspect, so the whole image is resized to 304x228: one network
+    pixel spans s = 640 / 304 camera pixels and network column n lies on camera column s * n + s/2 - 1/2.
+    Output column j lies on network column 2j + 5, so on camera column 2s * j + 5.5s - 0.5, which gives
+    fx' = fx / 2s and cx' = (cx + 0.5 - 5.5s) / 2s; rows likewise with 480 / 228 (the same s).
+    """
+    s = WIDTH / 304
+    return {
+        'width': 147,
+        'height': 109,
+        'fx': FX / (2 * s),
+        'fy': FY / (2 * s),
+        'cx': (CX + 0.5 - 5.5 * s) / (2 * s),
+        'cy': (CY + 0.5 - 5.5 * s) / (2 * s),
+    }
+
+
+def test_hand_worked_intrinsics_are_what_we_think() -> None:
+    """The numbers the integration test checks against, in closed form."""
+    exp = expected_output_intrinsics()
+    assert exp['fx'] == pytest.approx(124.6875) and exp['fy'] == pytest.approx(124.6875)
+    assert exp['cx'] == pytest.approx(73.25) and exp['cy'] == pytest.approx(54.25)
+
+
+def camera_image(seed: int) -> np.ndarray:
+    """A 640x480 rgb8 picture with structure at every scale (so depth varies across the image)."""
+    rng = np.random.default_rng(seed)
+    v, u = np.mgrid[0:HEIGHT, 0:WIDTH]
+    base = 127 + 80 * np.sin(u / (23.0 + seed)) * np.cos(v / 31.0)
+    noise = rng.normal(0, 20, (HEIGHT, WIDTH, 3))
+    return np.clip(base[..., None] + noise + [0, 30 * seed, -20], 0, 255).astype(np.uint8)
+
+
+def decode_float_image(msg, channels: int) -> np.ndarray:
+    """Read a 32FCn image independently of the package's own conversion code."""
+    assert msg.encoding == f'32FC{channels}'
+    assert msg.step == msg.width * 4 * channels and not msg.is_bigendian
+    return np.frombuffer(bytes(msg.data), '<f4').reshape(msg.height, msg.width, channels)
+
+
+@pytest.fixture(scope='module')
+def env() -> Dict[str, str]:
+    """An isolated ROS environment for this module."""
+    return isolated_ros_env()
+
+
+@pytest.fixture(scope='module')
+def node_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the depth node process writes its console output."""
+    return tmp_path_factory.mktemp('node') / 'depth_node.log'
+
+
+@pytest.fixture(scope='module')
+def depth_node(tiny_model: Path, env: Dict[str, str], node_log: Path) -> Iterator[object]:
+    """depth_node running in its own process with the tiny model."""
+    proc = start_depth_node(tiny_model, node_log, env)
+    yield proc
+    code = stop_process(proc)
+    assert code == 0, f'depth_node exited with {code}:\n{node_log.read_text()}'
+
+
+@pytest.fixture(scope='module')
+def harness(depth_node: object, env: Dict[str, str], node_log: Path) -> Iterator[Harness]:
+    """The test node, connected to depth_node."""
+    h = Harness(env, namespace='/cam')
+    assert h.wait_for_node(), f'depth_node did not come up:\n{node_log.read_text()}'
+    yield h
+    h.close()
+
+
+def test_every_output_matches_its_input_and_intrinsics(harness: Harness, node_log: Path) -> None:
+    """Headers pass through, camera_info matches the images, and each point back-projects its pixel."""
+    exp = expected_output_intrinsics()
+    for index in range(3):
+        stamp = (1_700_000_000 + index, 123_456_789 + index)
+        image = make_image(stamp, FRAME, camera_image(index))
+        info = make_camera_info(stamp, FRAME, WIDTH, HEIGHT, FX, FY, CX, CY)
+        assert harness.send_until_complete(image, info), (
+            f'no complete output set for frame {index}:\n{node_log.read_text()}'
+        )
+        out = harness.received[stamp]
+
+        for key, msg in out.items():
+            assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == stamp, key
+            assert msg.header.frame_id == FRAME, key
+
+        cam = out['info']
+        k = np.array(cam.k).reshape(3, 3)
+        assert (cam.width, cam.height) == (exp['width'], exp['height'])
+        np.testing.assert_allclose(
+            [k[0, 0], k[1, 1], k[0, 2], k[1, 2]],
+            [exp['fx'], exp['fy'], exp['cx'], exp['cy']],
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(np.array(cam.p).reshape(3, 4)[:, :3], k, rtol=1e-12)
+        assert list(cam.d) == [0.0] * 5
+
+        depth = decode_float_image(out['depth'], 1)[..., 0]
+        assert depth.shape == (cam.height, cam.width)
+        valid = np.isfinite(depth)
+        assert valid.mean() > 0.9, 'the tiny model predicts depth almost everywhere'
+        assert 0.1 <= depth[valid].min() and depth[valid].max() <= 20.0, (
+            'depth is metres in the model range'
+        )
+
+        normals = decode_float_image(out['normals'], 3)
+        assert normals.shape == (cam.height, cam.width, 3)
+        np.testing.assert_allclose(np.linalg.norm(normals[valid], axis=1), 1.0, atol=1e-5)
+
+        cloud = out['points']
+        assert (cloud.height, cloud.width) == (cam.height, cam.width), (
+            'organized cloud on the depth grid'
+        )
+        assert [(f.name, f.offset, f.datatype) for f in cloud.fields] == [
+            ('x', 0, 7),
+            ('y', 4, 7),
+            ('z', 8, 7),
+        ]
+        assert cloud.point_step == 12 and cloud.row_step == 12 * cloud.width
+        points = np.frombuffer(bytes(cloud.data), '<f4').reshape(cloud.height, cloud.width, 3)
+        v, u = np.mgrid[0 : cam.height, 0 : cam.width]
+        expected = np.stack(
+            [(u - k[0, 2]) / k[0, 0] * depth, (v - k[1, 2]) / k[1, 1] * depth, depth], -1
+        )
+        np.testing.assert_array_equal(np.isnan(points), np.isnan(expected))
+        np.testing.assert_allclose(points[valid], expected[valid], rtol=1e-6, atol=1e-6)
+
+
+def test_malformed_image_is_reported_and_next_frame_processed(
+    harness: Harness, node_log: Path
+) -> None:
+    """A broken image gets one error line naming the problem, publishes nothing, and does not stop the node."""
+    info_args = (FRAME, WIDTH, HEIGHT, FX, FY, CX, CY)
+    bad_stamp = (1_700_000_100, 5)
+    bad = make_image(bad_stamp, FRAME, camera_image(7))
+    bad.step = 100  # smaller than a row: the data cannot be read as 640 rgb8 pixels
+    harness.send(bad, make_camera_info(bad_stamp, *info_args))
+    deadline = time.monotonic() + 10
+    while 'step 100' not in node_log.read_text() and time.monotonic() < deadline:
+        harness.spin_until(lambda: False, 0.2)
+    log = node_log.read_text()
+    error_lines = [line for line in log.splitlines() if '1700000100.000000005' in line]
+    assert len(error_lines) == 1 and 'step 100 is smaller than' in error_lines[0], log
+
+    wrong_size_stamp = (1_700_000_101, 0)
+    harness.send(
+        make_image(wrong_size_stamp, FRAME, camera_image(8)[:240, :320]),
+        make_camera_info(wrong_size_stamp, *info_args),
+    )
+    deadline = time.monotonic() + 10
+    while '1700000101.000000000' not in node_log.read_text() and time.monotonic() < deadline:
+        harness.spin_until(lambda: False, 0.2)
+    assert 'image is 320x240 but its camera_info describes 640x480' in node_log.read_text()
+
+    good_stamp = (1_700_000_102, 0)
+    good = make_image(good_stamp, FRAME, camera_image(9))
+    assert harness.send_until_complete(good, make_camera_info(good_stamp, *info_args)), (
+        node_log.read_text()
+    )
+    assert bad_stamp not in harness.received and wrong_size_stamp not in harness.received
+
+
+def test_missing_model_exits_with_one_clear_line(tmp_path: Path, env: Dict[str, str]) -> None:
+    """A model path that does not exist stops the node with exit code 1 and says what to pass instead."""
+    log = tmp_path / 'log.txt'
+    proc = start_depth_node(tmp_path / 'missing.json', log, env)
+    assert proc.wait(timeout=30) == 1
+    text = log.read_text()
+    assert 'missing.json does not exist' in text and 'ros2-depth-train export' in text, text

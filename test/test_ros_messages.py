@@ -1,0 +1,182 @@
+"""Unit tests of ros2_depth.ros_messages: real message objects built from numpy, no ROS graph."""
+
+from __future__ import annotations
+
+import array
+
+from builtin_interfaces.msg import Time
+import numpy as np
+import pytest
+from ros2_depth.camera_model import camera_from_info, PinholeCamera
+from ros2_depth.geometry import backproject, POINTFIELD_FLOAT32
+from ros2_depth.image_encoding import image_to_numpy, SYSTEM_BIGENDIAN
+from ros2_depth.ros_messages import (
+    camera_info_message, cloud_message, cloud_to_numpy, image_message)
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+
+
+def header() -> Header:
+    """Return a header with a distinctive stamp and frame."""
+    return Header(stamp=Time(sec=1712345678, nanosec=123456789),
+                  frame_id='camera_color_optical_frame')
+
+
+def random_cloud(height: int = 6, width: int = 9, nan_fraction: float = 0.0,
+                 seed: int = 0) -> np.ndarray:
+    """Return an (H, W, 3) float32 cloud, with some NaN points if asked."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(-5, 5, (height, width, 3)).astype(np.float32)
+    points[rng.random((height, width)) < nan_fraction] = np.nan
+    return points
+
+
+def assert_same_header(msg_header: Header) -> None:
+    """Check that the header is the one from header()."""
+    assert msg_header.stamp.sec == 1712345678
+    assert msg_header.stamp.nanosec == 123456789
+    assert msg_header.frame_id == 'camera_color_optical_frame'
+
+
+# --- point clouds --------------------------------------------------------------------------------
+
+def test_pointfield_constant_matches_sensor_msgs() -> None:
+    assert POINTFIELD_FLOAT32 == PointField.FLOAT32
+
+
+def test_cloud_message_layout() -> None:
+    points = random_cloud(6, 9)
+    msg = cloud_message(header(), points)
+    assert isinstance(msg, PointCloud2)
+    assert_same_header(msg.header)
+    assert (msg.height, msg.width) == (6, 9)
+    assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
+        ('x', 0, PointField.FLOAT32, 1), ('y', 4, PointField.FLOAT32, 1),
+        ('z', 8, PointField.FLOAT32, 1)]
+    assert msg.point_step == 12
+    assert msg.row_step == 12 * 9
+    assert len(msg.data) == msg.row_step * msg.height
+    assert msg.is_bigendian == SYSTEM_BIGENDIAN
+    assert msg.is_dense is True
+
+
+def test_cloud_bytes_are_x_y_z_float32() -> None:
+    points = random_cloud(2, 3)
+    msg = cloud_message(header(), points)
+    dtype = '>f4' if msg.is_bigendian else '<f4'
+    raw = np.frombuffer(bytes(msg.data), dtype=dtype).reshape(2, 3, 3)
+    np.testing.assert_array_equal(raw, points)
+    # The second point of the second row starts at row_step + point_step.
+    offset = msg.row_step + msg.point_step
+    assert bytes(msg.data[offset:offset + 4]) == points[1, 1, 0].tobytes()
+
+
+def test_cloud_round_trip_with_nan() -> None:
+    points = random_cloud(7, 11, nan_fraction=0.3)
+    msg = cloud_message(header(), points)
+    assert msg.is_dense is False
+    back = cloud_to_numpy(msg)
+    assert back.shape == (7, 11, 3) and back.dtype == np.float32
+    np.testing.assert_array_equal(back, points)
+
+
+def test_cloud_is_dense_with_inf() -> None:
+    points = random_cloud(2, 2)
+    points[0, 1, 2] = np.inf
+    assert cloud_message(header(), points).is_dense is False
+
+
+def test_cloud_from_non_contiguous_points() -> None:
+    points = random_cloud(8, 10)[::2, 1::3]
+    back = cloud_to_numpy(cloud_message(header(), points))
+    np.testing.assert_array_equal(back, points)
+
+
+def test_cloud_of_backprojected_depth() -> None:
+    cam = PinholeCamera(147, 109, 124.6875, 124.6875, 73.25, 54.25)
+    depth = np.linspace(0.5, 4.0, 147 * 109, dtype=np.float32).reshape(109, 147)
+    depth[::7, ::5] = np.nan
+    points = backproject(depth, cam)
+    msg = cloud_message(header(), points)
+    assert not msg.is_dense
+    back = cloud_to_numpy(msg)
+    np.testing.assert_array_equal(back[..., 2], depth)
+    np.testing.assert_array_equal(back, points)
+
+
+@pytest.mark.parametrize('points', [
+    np.zeros((4, 5, 3), np.float64), np.zeros((4, 5, 4), np.float32),
+    np.zeros((20, 3), np.float32),
+])
+def test_cloud_message_rejects_bad_points(points: np.ndarray) -> None:
+    with pytest.raises(ValueError) as err:
+        cloud_message(header(), points)
+    assert str(points.shape) in str(err.value)
+
+
+def padded_cloud(points: np.ndarray, point_step: int, row_pad: int,
+                 bigendian: bool) -> PointCloud2:
+    """Return a cloud with x y z first, then padding per point and per row, in any byte order."""
+    height, width = points.shape[:2]
+    row_step = width * point_step + row_pad
+    raw = np.full((height, row_step), 0x5A, np.uint8)
+    data = points.astype('>f4' if bigendian else '<f4')
+    for col in range(width):
+        start = col * point_step
+        raw[:, start:start + 12] = data[:, col].view(np.uint8).reshape(height, 12)
+    msg = PointCloud2(height=height, width=width, point_step=point_step, row_step=row_step,
+                      is_bigendian=bigendian)
+    msg.fields = [PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+                  for i, n in enumerate('xyz')]
+    msg.fields.append(PointField(name='rgb', offset=12, datatype=PointField.FLOAT32, count=1))
+    msg.data = array.array('B', raw.tobytes())
+    return msg
+
+
+@pytest.mark.parametrize('bigendian', [False, True])
+def test_cloud_to_numpy_reads_padded_points(bigendian: bool) -> None:
+    points = random_cloud(3, 4, nan_fraction=0.2, seed=5)
+    back = cloud_to_numpy(padded_cloud(points, point_step=16, row_pad=8, bigendian=bigendian))
+    np.testing.assert_array_equal(back, points)
+
+
+def test_cloud_to_numpy_rejects_other_fields() -> None:
+    msg = cloud_message(header(), random_cloud(2, 2))
+    msg.fields[1].name = 'intensity'
+    with pytest.raises(ValueError, match='intensity'):
+        cloud_to_numpy(msg)
+    msg = cloud_message(header(), random_cloud(2, 2))
+    msg.fields[2].datatype = PointField.FLOAT64
+    with pytest.raises(ValueError, match='float32'):
+        cloud_to_numpy(msg)
+
+
+# --- images and camera_info ----------------------------------------------------------------------
+
+def test_image_message_keeps_the_header_and_pixels() -> None:
+    depth = np.random.default_rng(1).uniform(0.1, 10, (109, 147)).astype(np.float32)
+    depth[0, 0] = np.nan
+    msg = image_message(header(), depth, '32FC1')
+    assert isinstance(msg, Image)
+    assert_same_header(msg.header)
+    assert (msg.height, msg.width, msg.encoding, msg.step) == (109, 147, '32FC1', 147 * 4)
+    np.testing.assert_array_equal(image_to_numpy(msg), depth)
+
+
+def test_image_message_normals() -> None:
+    normals = np.random.default_rng(2).normal(size=(5, 6, 3)).astype(np.float32)
+    msg = image_message(header(), normals, '32FC3')
+    assert_same_header(msg.header)
+    assert msg.step == 6 * 12
+    np.testing.assert_array_equal(image_to_numpy(msg), normals)
+
+
+def test_camera_info_message() -> None:
+    cam = PinholeCamera(147, 109, 124.6875, 124.6875, 73.25, 54.25)
+    msg = camera_info_message(header(), cam)
+    assert isinstance(msg, CameraInfo)
+    assert_same_header(msg.header)
+    assert (msg.width, msg.height) == (147, 109)
+    np.testing.assert_array_equal(
+        msg.p, [124.6875, 0, 73.25, 0, 0, 124.6875, 54.25, 0, 0, 0, 1, 0])
+    assert camera_from_info(msg) == cam

@@ -1,0 +1,223 @@
+"""Export a network to ONNX with the JSON sidecar that the ros2_depth runtime reads first."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import os
+from pathlib import Path
+import subprocess
+from typing import Dict, Optional, Tuple
+import warnings
+
+import numpy as np
+from ros2_depth.model_spec import file_sha256, InputSpec, ModelSpec, OutputGrid, OutputSpec
+from ros2_depth_trainer.checkpoint import load_checkpoint
+from ros2_depth_trainer.models import build_model, Eigen15, get_config
+import torch
+from torch import nn, Tensor
+
+_log = logging.getLogger(__name__)
+
+ONNX_OPSET = 17
+INPUT_NAME = 'image'
+INPUT_SCALE = 1.0 / 255.0
+DEPTH_RANGE = (0.1, 20.0)
+VERIFY_ATOL = 1e-3
+VERIFY_THREADS = 2
+
+
+class ExportError(RuntimeError):
+    """The export could not be done, or its result does not match the torch model."""
+
+
+class _TupleOutputs(nn.Module):
+    """Return the model's outputs as a tuple in task order, for tracing."""
+
+    def __init__(self, model: Eigen15) -> None:
+        super().__init__()
+        self.model = model
+        self.tasks = tuple(model.config.tasks)
+
+    def forward(self, image: Tensor) -> Tuple[Tensor, ...]:
+        outputs = self.model(image)
+        return tuple(outputs[task] for task in self.tasks)
+
+
+def seeded_model(variant: str, seed: int) -> Eigen15:
+    """Build ``variant`` with weights drawn from ``seed``; the global RNG state is kept."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(variant)
+
+
+def model_for_export(variant: Optional[str], seed: int,
+                     checkpoint: Optional[Path] = None) -> Tuple[Eigen15, bool]:
+    """Return (model in eval mode, trained): from ``checkpoint``, else the seeded init."""
+    if checkpoint is None:
+        if variant is None:
+            raise ExportError('give a model variant or a checkpoint')
+        model = seeded_model(variant, seed)
+        _log.info('exporting the untrained %s initialisation (seed %d)', model.config.name, seed)
+        return model.eval(), False
+    config, state, _ = load_checkpoint(checkpoint)
+    if variant is not None and get_config(variant) != config:
+        raise ExportError(f'checkpoint {checkpoint} holds a {config.name} model whose config '
+                          f'differs from variant {variant!r}; leave the variant out to use the '
+                          'checkpoint config')
+    model = Eigen15(config)
+    model.load_state_dict(state)
+    _log.info('exporting %s from checkpoint %s', config.name, checkpoint)
+    return model.eval(), True
+
+
+def onnx_bytes(model: Eigen15) -> bytes:
+    """Trace the model (eval mode, static 1x3xHxW input) and return the ONNX file's bytes."""
+    config = model.config
+    dummy = torch.zeros(1, 3, config.input_height, config.input_width)
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter (dynamo=False) is chosen on purpose: plain static graphs that
+        # ONNX Runtime and TensorRT read, and byte-identical files from identical weights.
+        warnings.simplefilter('ignore', DeprecationWarning)
+        torch.onnx.export(
+            _TupleOutputs(model.eval()), (dummy,), buffer, opset_version=ONNX_OPSET,
+            dynamo=False, do_constant_folding=True, export_params=True,
+            input_names=[INPUT_NAME], output_names=list(config.tasks))
+    return buffer.getvalue()
+
+
+def git_revision(directory: Optional[Path] = None) -> str:
+    """Return ``git rev-parse HEAD`` in ``directory`` (default: the trainer sources), or ''."""
+    cwd = directory if directory is not None else Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=cwd, capture_output=True,
+                                text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ''
+    return result.stdout.strip() if result.returncode == 0 else ''
+
+
+def verify_onnx(model: Eigen15, onnx_path: Path, seed: int = 0,
+                atol: float = VERIFY_ATOL) -> Dict[str, float]:
+    """Run the ONNX file and the model on one random input; return max |diff| per output."""
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(str(onnx_path))
+    config = model.config
+    generator = torch.Generator().manual_seed(seed)
+    image = torch.randn(1, 3, config.input_height, config.input_width, generator=generator)
+    with torch.no_grad():
+        expected = model.eval()(image)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = VERIFY_THREADS
+    session = ort.InferenceSession(str(onnx_path), options, providers=['CPUExecutionProvider'])
+    got = session.run(list(config.tasks), {INPUT_NAME: image.numpy()})
+    diffs = {task: float(np.max(np.abs(out - expected[task].numpy())))
+             for task, out in zip(config.tasks, got)}
+    bad = {task: diff for task, diff in diffs.items() if not diff <= atol}
+    if bad:
+        raise ExportError(f'{onnx_path}: onnxruntime and torch disagree by {bad} '
+                          f'(tolerance {atol})')
+    return diffs
+
+
+def _output_specs(model: Eigen15) -> Dict[str, OutputSpec]:
+    height, width = model.output_size
+    specs: Dict[str, OutputSpec] = {}
+    for task, channels in model.config.task_channels.items():
+        if task == 'depth':
+            specs[task] = OutputSpec(name=task, kind='depth', height=height, width=width,
+                                     channels=channels, encoding='log', units='m')
+        elif task == 'normals':
+            specs[task] = OutputSpec(name=task, kind='normals', height=height, width=width,
+                                     channels=channels, units='')
+        else:  # pragma: no cover - Eigen15Config validates the task names
+            raise ExportError(f'no sidecar description for task {task!r}')
+    return specs
+
+
+def model_spec(model: Eigen15, onnx_file: str, onnx_sha256: str, trained: bool,
+               seed: Optional[int] = None, revision: str = '') -> ModelSpec:
+    """Describe an exported model: input, outputs, output grid, config, ONNX file and hash."""
+    config = model.config
+    grid = model.output_grid()
+    out_h, out_w = model.output_size
+    if trained:
+        state = 'trained weights'
+    else:
+        state = (f'UNTRAINED seeded initialisation (seed {seed}): its outputs are meaningless, '
+                 'for pipeline tests only')
+    description = (f'Eigen & Fergus 2015 three-scale network ({config.backbone} scale 1) '
+                   f'predicting {" and ".join(config.tasks)} at {out_h}x{out_w} from a '
+                   f'{config.input_height}x{config.input_width} RGB crop; depth is ln(metres); '
+                   f'{state}.')
+    return ModelSpec(
+        name=config.name,
+        onnx_file=onnx_file,
+        input=InputSpec(name=INPUT_NAME, height=config.input_height, width=config.input_width,
+                        color_order='rgb', scale=INPUT_SCALE, mean=tuple(config.mean),
+                        std=tuple(config.std)),
+        outputs=_output_specs(model),
+        output_grid=OutputGrid(scale_x=grid.scale_x, offset_x=grid.offset_x,
+                               scale_y=grid.scale_y, offset_y=grid.offset_y),
+        trained=trained,
+        onnx_sha256=onnx_sha256,
+        depth_range=DEPTH_RANGE,
+        model_config=dataclasses.asdict(config),
+        git_revision=revision,
+        description=description,
+    )
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f'.{path.name}.tmp')
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, 'wb') as stream:
+        stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def export_model(output: Path, variant: Optional[str] = None, seed: int = 0,
+                 checkpoint: Optional[Path] = None, verify: bool = True) -> ModelSpec:
+    """
+    Export ``output`` (.onnx) and its sidecar (the same name with .json).
+
+    Both files are written under temporary names and renamed into place; the ONNX file is
+    checked with onnxruntime (with ``verify``) before either is renamed, the sidecar last.
+    """
+    output = Path(output)
+    if output.suffix != '.onnx':
+        raise ExportError(f'the output must be a .onnx file, got {output}')
+    output.parent.mkdir(parents=True, exist_ok=True)
+    sidecar = output.with_suffix('.json')
+    onnx_tmp, sidecar_tmp = _temp_path(output), _temp_path(sidecar)
+    model, trained = model_for_export(variant, seed, checkpoint)
+
+    try:
+        data = onnx_bytes(model)
+        _write_synced(onnx_tmp, data)
+        if verify:
+            try:
+                diffs = verify_onnx(model, onnx_tmp)
+            except ImportError as exc:
+                _log.warning('onnxruntime is missing, the ONNX file is not verified (%s)', exc)
+            else:
+                _log.info('onnxruntime matches torch: max |diff| %s',
+                          ', '.join(f'{k} {v:.2e}' for k, v in diffs.items()))
+        spec = model_spec(model, output.name, file_sha256(onnx_tmp), trained,
+                          seed=None if trained else seed, revision=git_revision())
+        spec.save(sidecar_tmp)
+        os.replace(onnx_tmp, output)
+        _log.info('wrote %s (%.1f MB, opset %d)', output, len(data) / 1e6, ONNX_OPSET)
+        os.replace(sidecar_tmp, sidecar)
+        _log.info('wrote %s (onnx sha256 %s...)', sidecar, spec.onnx_sha256[:12])
+    finally:
+        onnx_tmp.unlink(missing_ok=True)
+        sidecar_tmp.unlink(missing_ok=True)
+    return spec

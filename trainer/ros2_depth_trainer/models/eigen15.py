@@ -1,0 +1,370 @@
+"""
+Eigen & Fergus (ICCV 2015) three-scale network for depth and surface normals, in pure torch.
+
+The layout follows the authors' released Theano code ("dnl" ICCV15 release, NYU depth+normals
+models), as summarised in the team's reference notes (papers-metrics-tensorrt.md, section 1):
+
+* Scale 1: an ImageNet-style backbone (AlexNet, VGG16, or a small 'light' stack), features
+  x 0.01, FC ``fc_hidden`` + ReLU + dropout, FC ``coarse_channels x 14 x 19`` + ReLU, then a
+  fixed bilinear x4 upsampling (7x7 triangle kernel, transposed conv stride 4, crop
+  ``[2:-2, 2:-3]``) to ``coarse_channels x 55 x 74``.
+* Scale 2: conv 9x9/2 (96) + ReLU, max-pool 3x3/2 to 55 x 74, concatenated with the scale-1
+  maps, then per task 3 x (conv 5x5, 64 + ReLU) and a conv 5x5 to the task's channels. Depth
+  adds a learned per-pixel bias.
+* Scale 3: conv 9x9/2 (64) + ReLU, max-pool 3x3/1 to 109 x 147; its first channels are
+  replaced by every task's scale-2 prediction (nearest x2, crop ``[:-1, :-1]``), then per task
+  2 x (conv 5x5, 64 + ReLU) and a conv 5x5 to the task's channels.
+
+Depth is predicted as the natural log of metres; normals are L2-normalised per pixel. The module
+takes and returns tensors only: no files, devices or preprocessing inside. Inputs are RGB,
+scaled to [0, 1] and normalised with ``config.mean`` and ``config.std``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Tuple
+
+import torch
+from torch import nn, Tensor
+from torch.nn import functional as F
+
+BACKBONES = ('alexnet', 'vgg16', 'light')
+TASK_CHANNELS: Dict[str, int] = {'depth': 1, 'normals': 3}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+FEATURE_SCALE = 0.01  # the authors scale the conv features down before the FC layers
+UPSAMPLE_FACTOR = 4  # scale 1 -> scale 2
+UPSAMPLE_KERNEL = 2 * UPSAMPLE_FACTOR - 1  # the triangle (bilinear) kernel, 7x7
+UPSAMPLE_CROP = 2  # rows and columns dropped at the top and left after the transposed conv
+NORMALS_EPS = 1e-6
+
+_PASSIVE_LAYERS = (nn.ReLU, nn.LocalResponseNorm, nn.Dropout, nn.Identity)
+
+
+@dataclasses.dataclass(frozen=True)
+class Eigen15Config:
+    """Every setting that fixes the network's layers; saved in checkpoints and sidecars."""
+
+    backbone: str = 'vgg16'
+    fc_hidden: int = 4096
+    coarse_channels: int = 64
+    input_height: int = 228
+    input_width: int = 304
+    tasks: Tuple[str, ...] = ('depth', 'normals')
+    dropout: float = 0.5
+    scale2_channels: int = 96  # conv_s2_1
+    scale3_channels: int = 64  # conv_s3_1 (its first maps are replaced by the predictions)
+    fine_channels: int = 64  # hidden width of the per-task 5x5 stacks at scales 2 and 3
+    light_channels: Tuple[int, ...] = (32, 64, 128, 256)  # 'light': 3x3 stride-2 convs
+    light_feature_channels: int = 16  # 'light': 1x1 bottleneck before the FC layers
+    mean: Tuple[float, float, float] = IMAGENET_MEAN
+    std: Tuple[float, float, float] = IMAGENET_STD
+
+    def __post_init__(self) -> None:
+        """Turn sequences into tuples (JSON gives lists) and reject impossible settings."""
+        for name in ('tasks', 'light_channels', 'mean', 'std'):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.backbone not in BACKBONES:
+            raise ValueError(f'backbone must be one of {BACKBONES}, got {self.backbone!r}')
+        if not self.tasks or len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f'tasks must be distinct and non-empty, got {self.tasks}')
+        unknown = [t for t in self.tasks if t not in TASK_CHANNELS]
+        if unknown:
+            raise ValueError(f'unknown tasks {unknown}; known: {tuple(TASK_CHANNELS)}')
+        if self.scale3_channels <= sum(TASK_CHANNELS[t] for t in self.tasks):
+            raise ValueError('scale3_channels must exceed the number of predicted channels')
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError('mean and std need three values each, std positive')
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Eigen15Config:
+        """Rebuild a config from ``dataclasses.asdict`` output (a checkpoint or a sidecar)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f'unknown Eigen15Config fields: {unknown}')
+        return cls(**dict(data))
+
+    @property
+    def name(self) -> str:
+        """Return the short model name, e.g. 'eigen15-light'."""
+        return f'eigen15-{self.backbone}'
+
+    @property
+    def task_channels(self) -> Dict[str, int]:
+        """Return the output channels of each task, in task order."""
+        return {t: TASK_CHANNELS[t] for t in self.tasks}
+
+
+class AffineGrid(NamedTuple):
+    """Per-axis map from output to input pixel centres: input = scale * output + offset."""
+
+    scale_x: float
+    offset_x: float
+    scale_y: float
+    offset_y: float
+
+
+def _window_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1,
+                ceil_mode: bool = False) -> int:
+    """Return the output length of a conv or pooling window along one axis (PyTorch rules)."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    steps = -(-span // stride) if ceil_mode else span // stride
+    return steps + 1
+
+
+def _pair(value: Any) -> Tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _flatten_layers(modules: Iterable[nn.Module]) -> List[nn.Module]:
+    out: List[nn.Module] = []
+    for module in modules:
+        if isinstance(module, nn.Sequential):
+            out.extend(_flatten_layers(module))
+        else:
+            out.append(module)
+    return out
+
+
+def layers_output_shape(layers: Iterable[nn.Module], channels: int, height: int,
+                        width: int) -> Tuple[int, int, int]:
+    """Return the (C, H, W) that a chain of conv, pool and pointwise layers produces."""
+    for layer in _flatten_layers(layers):
+        if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+            kh, kw = _pair(layer.kernel_size)
+            sh, sw = _pair(layer.stride)
+            ph, pw = _pair(layer.padding)
+            dh, dw = _pair(layer.dilation)
+            ceil_mode = bool(getattr(layer, 'ceil_mode', False))
+            height = _window_out(height, kh, sh, ph, dh, ceil_mode)
+            width = _window_out(width, kw, sw, pw, dw, ceil_mode)
+            if isinstance(layer, nn.Conv2d):
+                channels = layer.out_channels
+        elif not isinstance(layer, _PASSIVE_LAYERS):
+            raise TypeError(f'no shape rule for layer {layer!r}')
+    return channels, height, width
+
+
+def layers_affine_map(layers: Iterable[nn.Module]) -> AffineGrid:
+    """
+    Compose the centre-to-centre map (output pixel -> input pixel) of a chain of layers.
+
+    A window of size k, stride s and padding p maps output index i to the input index at the
+    centre of its window, s * i + (k - 1) / 2 - p (dilation d makes k an effective
+    d * (k - 1) + 1).
+    """
+    scale = [1.0, 1.0]  # y, x
+    offset = [0.0, 0.0]
+    for layer in _flatten_layers(layers):
+        if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+            kernel = _pair(layer.kernel_size)
+            stride = _pair(layer.stride)
+            padding = _pair(layer.padding)
+            dilation = _pair(layer.dilation)
+            for axis in (0, 1):
+                centre = dilation[axis] * (kernel[axis] - 1) / 2.0 - padding[axis]
+                offset[axis] += scale[axis] * centre
+                scale[axis] *= stride[axis]
+        elif not isinstance(layer, _PASSIVE_LAYERS):
+            raise TypeError(f'no grid rule for layer {layer!r}')
+    return AffineGrid(scale_x=scale[1], offset_x=offset[1], scale_y=scale[0], offset_y=offset[0])
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1,
+          padding: int = 0) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding)
+
+
+def _relu() -> nn.ReLU:
+    return nn.ReLU(inplace=True)
+
+
+def _alexnet_lrn() -> nn.LocalResponseNorm:
+    return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+
+
+def build_backbone(config: Eigen15Config) -> nn.Sequential:
+    """Return the scale-1 convolutional feature extractor for ``config.backbone``."""
+    if config.backbone == 'alexnet':
+        # Eigen 2014 release: conv1 is a "valid" strided conv with cuda-convnet style centred
+        # padding, i.e. padding 2 here (56 x 75 from 228 x 304); no grouped convolutions.
+        return nn.Sequential(
+            _conv(3, 96, 11, stride=4, padding=2), _relu(), nn.MaxPool2d(3, 2), _alexnet_lrn(),
+            _conv(96, 256, 5, padding=2), _relu(), nn.MaxPool2d(3, 2), _alexnet_lrn(),
+            _conv(256, 384, 3, padding=1), _relu(),
+            _conv(384, 384, 3, padding=1), _relu(),
+            _conv(384, 256, 3, padding=1), _relu(), nn.MaxPool2d(3, 2),
+        )
+    if config.backbone == 'vgg16':
+        # The layer order (and so the state_dict keys) of torchvision's vgg16().features, except
+        # that conv1_1 and conv1_2 are "valid" as in the authors' model: 512 x 7 x 9 features.
+        layers: List[nn.Module] = []
+        in_channels = 3
+        blocks = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+        for block, (width, repeats) in enumerate(blocks):
+            for _ in range(repeats):
+                padding = 0 if block == 0 else 1
+                layers += [_conv(in_channels, width, 3, padding=padding), _relu()]
+                in_channels = width
+            layers.append(nn.MaxPool2d(2, 2))
+        return nn.Sequential(*layers)
+    # 'light': 3x3 stride-2 convs, then a 1x1 bottleneck and a 2x2 pool to keep the FCs small.
+    layers = []
+    in_channels = 3
+    for width in config.light_channels:
+        layers += [_conv(in_channels, width, 3, stride=2, padding=1), _relu()]
+        in_channels = width
+    layers += [_conv(in_channels, config.light_feature_channels, 1), _relu(), nn.MaxPool2d(2, 2)]
+    return nn.Sequential(*layers)
+
+
+def triangle_kernel(factor: int) -> Tensor:
+    """Return the authors' 2-D bilinear kernel for upsampling by ``factor`` (size 2 factor - 1)."""
+    ramp = [(i + 1) / factor for i in range(factor - 1)]
+    taps = torch.tensor(ramp + [1.0] + ramp[::-1], dtype=torch.float32)
+    return taps[:, None] * taps[None, :]
+
+
+class FixedBilinearUpsample(nn.Module):
+    """Fixed bilinear upsampling as in the authors' code: a transposed conv, then a crop."""
+
+    def __init__(self, channels: int, factor: int, out_size: Tuple[int, int], crop: int) -> None:
+        """Upsample by ``factor`` and keep ``out_size`` from row and column ``crop`` on."""
+        super().__init__()
+        self.channels = channels
+        self.factor = factor
+        self.out_size = out_size
+        self.crop = crop
+        kernel = triangle_kernel(factor)[None, None].repeat(channels, 1, 1, 1)
+        # A buffer, not a parameter: never trained, and rebuilt rather than saved in checkpoints.
+        self.register_buffer('kernel', kernel, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map (N, C, h, w) to (N, C, out_h, out_w)."""
+        y = F.conv_transpose2d(x, self.kernel, stride=self.factor, groups=self.channels)
+        top = left = self.crop
+        return y[:, :, top:top + self.out_size[0], left:left + self.out_size[1]]
+
+
+def _fine_stack(in_channels: int, width: int, hidden: int, out_channels: int) -> nn.Sequential:
+    """Return ``hidden`` x (conv 5x5 'same' + ReLU), then a linear conv 5x5 to the output."""
+    layers: List[nn.Module] = []
+    for _ in range(hidden):
+        layers += [_conv(in_channels, width, 5, padding=2), _relu()]
+        in_channels = width
+    layers.append(_conv(in_channels, out_channels, 5, padding=2))
+    return nn.Sequential(*layers)
+
+
+def unit_normals(x: Tensor) -> Tensor:
+    """L2-normalise (N, 3, H, W) vectors per pixel."""
+    return x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(NORMALS_EPS)
+
+
+class Eigen15(nn.Module):
+    """The Eigen & Fergus 2015 multi-scale network; ``forward`` returns the scale-3 maps."""
+
+    def __init__(self, config: Eigen15Config) -> None:
+        """Build every layer from ``config``, with PyTorch's default initialisation."""
+        super().__init__()
+        self.config = config
+        height, width = config.input_height, config.input_width
+        task_channels = config.task_channels
+        self.num_predicted = sum(task_channels.values())
+
+        # Scale 1: global coarse features.
+        self.backbone = build_backbone(config)
+        feat_c, feat_h, feat_w = layers_output_shape(self.backbone, 3, height, width)
+        if feat_h < 1 or feat_w < 1:
+            raise ValueError(f'input {height}x{width} is too small for the {config.backbone} '
+                             'backbone')
+        self.backbone_shape = (feat_c, feat_h, feat_w)
+
+        # Scale 2 and 3 front ends, shared by all tasks.
+        self.scale2_front = nn.Sequential(
+            _conv(3, config.scale2_channels, 9, stride=2, padding=1), _relu(), nn.MaxPool2d(3, 2))
+        self.scale3_front = nn.Sequential(
+            _conv(3, config.scale3_channels, 9, stride=2, padding=1), _relu(), nn.MaxPool2d(3, 1))
+        _, h2, w2 = layers_output_shape(self.scale2_front, 3, height, width)
+        _, h3, w3 = layers_output_shape(self.scale3_front, 3, height, width)
+        if 2 * h2 < h3 or 2 * w2 < w3:
+            raise ValueError(f'scale-2 grid {h2}x{w2} does not cover scale-3 grid {h3}x{w3}')
+        self.scale2_size = (h2, w2)
+        self.scale3_size = (h3, w3)
+
+        # Coarse grid: the smallest whose x4 upsampling covers the scale-2 grid after the crop
+        # (14 x 19 for a 228 x 304 input, cropped [2:-2, 2:-3] as in the authors' code).
+        self.coarse_size = tuple(
+            math.ceil((n + UPSAMPLE_CROP - UPSAMPLE_KERNEL) / UPSAMPLE_FACTOR) + 1
+            for n in (h2, w2))
+        coarse_c = config.coarse_channels
+        self.fc1 = nn.Linear(feat_c * feat_h * feat_w, config.fc_hidden)
+        self.fc_dropout = nn.Dropout(config.dropout)
+        self.fc2 = nn.Linear(config.fc_hidden, coarse_c * math.prod(self.coarse_size))
+        self.upsample = FixedBilinearUpsample(
+            coarse_c, UPSAMPLE_FACTOR, self.scale2_size, UPSAMPLE_CROP)
+
+        # Per-task stacks.
+        s2_in = coarse_c + config.scale2_channels
+        self.scale2_heads = nn.ModuleDict({
+            task: _fine_stack(s2_in, config.fine_channels, 3, channels)
+            for task, channels in task_channels.items()})
+        self.scale3_heads = nn.ModuleDict({
+            task: _fine_stack(config.scale3_channels, config.fine_channels, 2, channels)
+            for task, channels in task_channels.items()})
+        if 'depth' in task_channels:
+            self.depth_bias = nn.Parameter(torch.zeros(1, h2, w2))
+        else:
+            self.register_parameter('depth_bias', None)
+
+    @property
+    def output_size(self) -> Tuple[int, int]:
+        """Return (height, width) of the output maps: 109 x 147 for a 228 x 304 input."""
+        return self.scale3_size
+
+    def output_grid(self) -> AffineGrid:
+        """Return the output-to-input pixel-centre map, derived from the scale-3 layers."""
+        task = self.config.tasks[0]
+        return layers_affine_map([self.scale3_front, self.scale3_heads[task]])
+
+    def coarse(self, image: Tensor) -> Tensor:
+        """Run scale 1: (N, 3, H, W) -> (N, coarse_channels, 55, 74) upsampled features."""
+        feats = FEATURE_SCALE * torch.flatten(self.backbone(image), 1)
+        hidden = self.fc_dropout(F.relu(self.fc1(feats)))
+        coarse = F.relu(self.fc2(hidden))
+        coarse = coarse.reshape(-1, self.config.coarse_channels, *self.coarse_size)
+        return self.upsample(coarse)
+
+    def forward_scales(self, image: Tensor) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+        """Return the scale-2 (55 x 74) and scale-3 (109 x 147) predictions, keyed by task."""
+        s2_input = torch.cat([self.coarse(image), self.scale2_front(image)], dim=1)
+        scale2: Dict[str, Tensor] = {}
+        for task, head in self.scale2_heads.items():
+            pred = head(s2_input)
+            if task == 'depth':
+                pred = pred + self.depth_bias
+            elif task == 'normals':
+                pred = unit_normals(pred)
+            scale2[task] = pred
+
+        h3, w3 = self.scale3_size
+        upsampled = [
+            F.interpolate(scale2[task], scale_factor=2.0, mode='nearest')[:, :, :h3, :w3]
+            for task in self.config.tasks]
+        features = self.scale3_front(image)[:, self.num_predicted:]
+        s3_input = torch.cat(upsampled + [features], dim=1)
+        scale3: Dict[str, Tensor] = {}
+        for task, head in self.scale3_heads.items():
+            pred = head(s3_input)
+            scale3[task] = unit_normals(pred) if task == 'normals' else pred
+        return scale2, scale3
+
+    def forward(self, image: Tensor) -> Dict[str, Tensor]:
+        """Map a normalised RGB batch (N, 3, H, W) to {'depth': log metres, 'normals': unit}."""
+        return self.forward_scales(image)[1]

@@ -1,0 +1,123 @@
+"""Tests of the ONNX export and its sidecar: numerics, the sidecar contract, determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from ros2_depth.model_spec import file_sha256, load_spec, ModelSpecError
+from ros2_depth_trainer import cli
+from ros2_depth_trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ros2_depth_trainer.export import export_model, ExportError, seeded_model
+from ros2_depth_trainer.models import Eigen15Config, VARIANTS
+import torch
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Export the light variant, seed 0, once for the whole module."""
+    path = tmp_path_factory.mktemp('export') / 'default.onnx'
+    export_model(path, variant='light', seed=0)
+    return path
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    return ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
+
+
+def test_onnx_graph_interface(exported: Path) -> None:
+    model = onnx.load(str(exported))
+    onnx.checker.check_model(model)
+    assert [o.version for o in model.opset_import if o.domain in ('', 'ai.onnx')] == [17]
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(model.graph.input) + list(model.graph.output)}
+    assert shapes == {'image': [1, 3, 228, 304], 'depth': [1, 1, 109, 147],
+                      'normals': [1, 3, 109, 147]}
+    assert exported.stat().st_size < 12.5e6
+
+
+def test_onnx_matches_torch(exported: Path) -> None:
+    model = seeded_model('light', 0).eval()
+    session = _session(exported)
+    generator = torch.Generator().manual_seed(42)
+    for _ in range(2):
+        image = torch.randn(1, 3, 228, 304, generator=generator)
+        with torch.no_grad():
+            expected = model(image)
+        depth, normals = session.run(['depth', 'normals'], {'image': image.numpy()})
+        np.testing.assert_allclose(depth, expected['depth'].numpy(), atol=1e-4, rtol=0)
+        np.testing.assert_allclose(normals, expected['normals'].numpy(), atol=1e-4, rtol=0)
+        np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-4)
+
+
+def test_sidecar_loads_and_describes_the_model(exported: Path) -> None:
+    spec = load_spec(exported.with_suffix('.json'))  # also checks the sha256 of the ONNX file
+    assert spec.onnx_path == exported.resolve()
+    assert spec.onnx_sha256 == file_sha256(exported)
+    assert spec.name == 'eigen15-light'
+    assert spec.trained is False
+    assert (spec.input.name, spec.input.height, spec.input.width, spec.input.color_order) == \
+        ('image', 228, 304, 'rgb')
+    assert spec.input.scale == pytest.approx(1 / 255)
+    assert spec.input.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert spec.input.std == pytest.approx((0.229, 0.224, 0.225))
+    depth, normals = spec.outputs['depth'], spec.outputs['normals']
+    assert (depth.name, depth.kind, depth.encoding, depth.units, depth.channels) == \
+        ('depth', 'depth', 'log', 'm', 1)
+    assert (normals.name, normals.kind, normals.units, normals.channels) == \
+        ('normals', 'normals', '', 3)
+    assert (depth.height, depth.width) == (normals.height, normals.width) == (109, 147)
+    grid = spec.output_grid
+    assert (grid.scale_x, grid.offset_x, grid.scale_y, grid.offset_y) == (2.0, 5.0, 2.0, 5.0)
+    assert spec.depth_range == (0.1, 20.0)
+    assert Eigen15Config.from_dict(spec.model_config) == VARIANTS['light']
+    assert 'UNTRAINED' in spec.description
+    assert not list(exported.parent.glob('.*.tmp'))
+
+
+def test_sidecar_hash_catches_a_changed_model(exported: Path, tmp_path: Path) -> None:
+    copy = tmp_path / 'default.onnx'
+    copy.write_bytes(exported.read_bytes() + b'\0')
+    (tmp_path / 'default.json').write_text(exported.with_suffix('.json').read_text())
+    with pytest.raises(ModelSpecError, match='does not match its sidecar'):
+        load_spec(tmp_path / 'default.json')
+
+
+def test_export_is_deterministic_and_cli_writes_both_files(exported: Path, tmp_path: Path) -> None:
+    output = tmp_path / 'again.onnx'
+    argv = ['export', '--variant', 'light', '--seed', '0', '--output', str(output), '--no-verify']
+    assert cli.main(argv) == 0
+    assert output.read_bytes() == exported.read_bytes()
+    first = json.loads(exported.with_suffix('.json').read_text())
+    second = json.loads(output.with_suffix('.json').read_text())
+    first.pop('onnx_file'), second.pop('onnx_file')
+    assert first == second
+
+
+def test_checkpoint_export(tmp_path: Path) -> None:
+    model = seeded_model('light', 3)
+    save_checkpoint(tmp_path / 'model.pt', model, extra={'epoch': 5})
+    config, state, extra = load_checkpoint(tmp_path / 'model.pt')
+    assert config == model.config and extra == {'epoch': 5}
+    spec = export_model(tmp_path / 'trained.onnx', checkpoint=tmp_path / 'model.pt', verify=False)
+    assert spec.trained is True and 'UNTRAINED' not in spec.description
+    assert load_spec(tmp_path / 'trained.json').trained is True
+
+    with pytest.raises(ExportError, match='differs'):
+        export_model(tmp_path / 'x.onnx', variant='vgg16', checkpoint=tmp_path / 'model.pt')
+    (tmp_path / 'junk.pt').write_bytes(b'not a checkpoint')
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / 'junk.pt')
+
+
+def test_export_rejects_bad_output_name(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match='.onnx'):
+        export_model(tmp_path / 'model.bin', variant='light')
+    assert cli.main(['export', '--output', str(tmp_path / 'model.bin')]) == 1
+    assert not list(tmp_path.iterdir())
