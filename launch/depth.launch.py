@@ -1,8 +1,10 @@
-"""Start depth_node on a camera: `ros2 launch ros2_depth depth.launch.py camera:=/camera/color`.
+"""
+Start depth_node on a camera: `ros2 launch ros2_depth depth.launch.py camera:=/camera/color`.
 
-The node's relative topics are remapped onto the camera's: <camera>/<image> and <camera>/camera_info
-in; <camera>/depth/image, <camera>/depth/camera_info, <camera>/normals/image and <camera>/points out.
-Choose the model, backend and QoS in a parameter file (see config/depth_node.yaml).
+The node's relative topics are remapped onto the camera's: <camera>/<image> and
+<camera>/camera_info in; <camera>/depth/image, <camera>/depth/camera_info, <camera>/normals/image
+and <camera>/points out. Choose the model, backend and QoS in a parameter file (see
+config/depth_node.yaml).
 """
 
 import os

@@ -1,9 +1,10 @@
-"""Pinhole intrinsics and how they change when an image is cropped, resized or resampled.
+"""
+Pinhole intrinsics and how they change when an image is cropped, resized or resampled.
 
 Pixel centres sit at integer coordinates (the ROS / OpenCV convention): the first pixel covers
-[-0.5, 0.5). A resampling that maps destination pixel u' to source pixel u = scale * u' + offset turns
-intrinsics (f, c) into (f / scale, (c - offset) / scale); every crop and resize is such a map, which is
-how the node keeps the camera_info of each output image exact.
+[-0.5, 0.5). A resampling that maps destination pixel u' to source pixel u = scale * u' + offset
+turns intrinsics (f, c) into (f / scale, (c - offset) / scale); every crop and resize is such a
+map, which is how the node keeps the camera_info of each output image exact.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class AxisMap:
         return self.scale * dst + self.offset
 
     def then(self, inner: 'AxisMap') -> 'AxisMap':
-        """Compose: `inner` maps a finer grid into this map's destination; return finer -> source."""
+        """Compose: `inner` maps a finer grid to this map's destination; return finer -> source."""
         return AxisMap(self.scale * inner.scale, self.scale * inner.offset + self.offset)
 
 
@@ -81,11 +82,11 @@ class PinholeCamera:
 
     @property
     def k(self) -> np.ndarray:
-        """The 3x3 camera matrix."""
+        """Return the 3x3 camera matrix."""
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
     def resampled(self, mapping: ImageMap, width: int, height: int) -> 'PinholeCamera':
-        """Intrinsics of a width x height image whose pixels map onto this one through `mapping`."""
+        """Return the intrinsics of a width x height image mapped onto this one by `mapping`."""
         return PinholeCamera(
             width=width,
             height=height,
@@ -113,11 +114,12 @@ def _matrix(values: Sequence[float], rows: int, cols: int, name: str) -> np.ndar
 
 
 def camera_from_info(info: Any) -> PinholeCamera:
-    """Intrinsics of the (rectified) image described by a sensor_msgs/CameraInfo.
+    """
+    Return the intrinsics of the (rectified) image described by a sensor_msgs/CameraInfo.
 
-    Uses the projection matrix P, which describes the rectified image, and falls back to K when P is
-    all zeros (an uncalibrated driver). Binning and region of interest are applied, so the result
-    describes the image as published.
+    Uses the projection matrix P, which describes the rectified image, and falls back to K when P
+    is all zeros (an uncalibrated driver). Binning and region of interest are applied, so the
+    result describes the image as published.
     """
     p = _matrix(info.p, 3, 4, 'P')
     k = _matrix(info.k, 3, 3, 'K')
@@ -142,7 +144,8 @@ def camera_from_info(info: Any) -> PinholeCamera:
     if roi_w == 0 or roi_h == 0:
         x_off, y_off, roi_w, roi_h = 0, 0, width, height
     full = PinholeCamera(width=width, height=height, fx=fx, fy=fy, cx=cx, cy=cy)
-    # A binned pixel averages bin x bin sensor pixels: its centre lies half a pixel in from their corner.
+    # A binned pixel averages bin x bin sensor pixels: its centre lies half a pixel in from their
+    # corner.
     mapping = ImageMap(
         AxisMap(bin_x, 0.5 * bin_x - 0.5 + x_off), AxisMap(bin_y, 0.5 * bin_y - 0.5 + y_off)
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
+import sys
 from typing import List, Optional
 
 from ros2_depth.backends import BACKENDS
@@ -77,7 +77,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of `ros2-depth`."""
+    """Build the argument parser of `ros2-depth`."""
     parser = argparse.ArgumentParser(prog='ros2-depth', description=__doc__)
     sub = parser.add_subparsers(dest='command', required=True)
 

@@ -1,9 +1,10 @@
-"""The demo: a camera walking down a corridor, fed to a live depth_node over ROS 2, results on disk.
+"""
+The demo: a camera walking down a corridor, fed to a live depth_node over ROS 2, results on disk.
 
-The node runs as its own process on the bundled model (ONNX Runtime on the CPU unless told otherwise);
-this process plays the camera (rgb8 640x480 plus camera_info) and records what the node publishes. The
-corridor is ray-cast, so every predicted depth map is scored against exact ground truth on the node's own
-output grid (read back from depth/camera_info).
+The node runs as its own process on the bundled model (ONNX Runtime on the CPU unless told
+otherwise); this process plays the camera (rgb8 640x480 plus camera_info) and records what the node
+publishes. The corridor is ray-cast, so every predicted depth map is scored against exact ground
+truth on the node's own output grid (read back from depth/camera_info).
 """
 
 from __future__ import annotations
@@ -11,19 +12,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
 from pathlib import Path
+import time
 from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
-from tqdm import tqdm
-
-from ros2_depth.camera_model import PinholeCamera, camera_from_info
+from ros2_depth.camera_model import camera_from_info, PinholeCamera
 from ros2_depth.demo_scene import Corridor, render_depth, render_image
 from ros2_depth.depth_client import (
-    DepthClient,
     camera_info_msg,
+    DepthClient,
     image_msg,
     isolated_ros_env,
     start_node_process,
@@ -33,6 +32,7 @@ from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy
 from ros2_depth.metrics import depth_metrics
 from ros2_depth.visualize import colorize_depth, colorize_normals, labelled, sheet, write_ply
+from tqdm import tqdm
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = '/demo_camera'
@@ -181,12 +181,12 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def describe(summary: Dict[str, object], output: Optional[Path] = None) -> str:
-    """A few lines for the terminal: model, accuracy against the true depth, timing, where files are."""
+    """Return a few lines for the terminal: model, accuracy, timing, where the files are."""
     mean = summary['mean']
     lines = [
         f'depth_node ran {summary["frames"]} frames: {summary["model"]}',
-        f'  against the true depth: abs rel {mean["abs_rel"]:.3f}, delta<1.25 {mean["delta1"]:.3f}, '
-        f'RMSE {mean["rmse"]:.2f} m',
+        f'  against the true depth: abs rel {mean["abs_rel"]:.3f}, '
+        f'delta<1.25 {mean["delta1"]:.3f}, RMSE {mean["rmse"]:.2f} m',
         f'  round trip (publish -> every output received): {mean["round_trip_ms"]:.0f} ms mean',
     ]
     if summary['untrained_model']:

@@ -1,4 +1,7 @@
-"""A procedural corridor, ray-cast in numpy, with exact depth: the demo's camera until a bag is bundled.
+"""
+A procedural corridor, ray-cast in numpy, with exact depth.
+
+It is the demo's camera until a bag is bundled.
 
 World frame: x right, y down, z along the corridor (the optical-frame convention), origin on the
 floor's centre line at eye height. The camera walks down the corridor, turning its head slowly.
@@ -71,7 +74,7 @@ def render_depth(corridor: Corridor, camera: PinholeCamera, frame: int, frames: 
 def render_image(
     corridor: Corridor, camera: PinholeCamera, frame: int, frames: int, seed: int = 0
 ) -> np.ndarray:
-    """An rgb8 picture of the corridor: tiled floor, striped walls, lit by a lamp above the camera."""
+    """Render an rgb8 picture of the corridor: tiled floor, striped walls, a lamp overhead."""
     rotation, position = camera_pose(frame, frames)
     depth, hits, surface = _trace(corridor, camera, rotation, position)
     x, y, z = hits[..., 0], hits[..., 1], hits[..., 2]

@@ -1,16 +1,17 @@
-"""Drive a depth_node from another process: publish camera frames, collect every output by stamp.
+"""
+Drive a depth_node from another process: publish camera frames, collect every output by stamp.
 
-Used by `ros2-depth demo` and by the integration tests: it talks to the node over real DDS, the way a
-camera driver and RViz would.
+Used by `ros2-depth demo` and by the integration tests: it talks to the node over real DDS, the way
+a camera driver and RViz would.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -18,10 +19,9 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-
-from ros2_depth.camera_model import PinholeCamera, fill_camera_info
+from ros2_depth.camera_model import fill_camera_info, PinholeCamera
 from ros2_depth.image_encoding import fill_image
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 # Output key -> (topic relative to the node's namespace, type).
 OUTPUTS = {
@@ -34,7 +34,7 @@ Stamp = Tuple[int, int]
 
 
 def isolated_ros_env(salt: int = 0) -> Dict[str, str]:
-    """This environment with a ROS domain of its own (from the pid) and discovery kept on localhost."""
+    """Return this environment with its own ROS domain (from the pid), discovery on localhost."""
     env = dict(os.environ)
     env['ROS_DOMAIN_ID'] = str(1 + (os.getpid() + salt) % 100)
     env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -74,7 +74,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int:
 
 
 def image_msg(stamp: Stamp, frame: str, pixels: np.ndarray, encoding: str = 'rgb8') -> Image:
-    """An Image with the given stamp, frame and pixels."""
+    """Return an Image with the given stamp, frame and pixels."""
     msg = Image()
     msg.header.stamp.sec, msg.header.stamp.nanosec = stamp
     msg.header.frame_id = frame
@@ -82,7 +82,7 @@ def image_msg(stamp: Stamp, frame: str, pixels: np.ndarray, encoding: str = 'rgb
 
 
 def camera_info_msg(stamp: Stamp, frame: str, camera: PinholeCamera) -> CameraInfo:
-    """A rectified CameraInfo for `camera`."""
+    """Return a rectified CameraInfo for `camera`."""
     info = CameraInfo()
     info.header.stamp.sec, info.header.stamp.nanosec = stamp
     info.header.frame_id = frame

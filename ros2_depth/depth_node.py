@@ -1,33 +1,33 @@
-"""depth_node: camera image in; metric depth, normals and an organized point cloud out.
+"""
+depth_node: camera image in; metric depth, normals and an organized point cloud out.
 
 A thin shell over DepthPipeline: topic wiring, parameters and QoS. Images are handed to one worker
-thread through a single slot, so only the newest frame is ever processed; outputs nobody subscribes to
-are not computed.
+thread through a single slot, so only the newest frame is ever processed; outputs nobody subscribes
+to are not computed.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 import threading
 import time
-from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
+import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-
-from ros2_depth.backends import BACKENDS, BackendError, create_backend
-from ros2_depth.camera_model import CameraInfoError, camera_from_info
+from ros2_depth.backends import BackendError, BACKENDS, create_backend
+from ros2_depth.camera_model import camera_from_info, CameraInfoError
 from ros2_depth.geometry import backproject
-from ros2_depth.image_encoding import ImageEncodingError, image_to_numpy
-from ros2_depth.model_spec import ModelSpecError, load_spec
-from ros2_depth.pipeline import RESIZE_MODES, DepthPipeline, PipelineError
+from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
+from ros2_depth.model_spec import load_spec, ModelSpecError
+from ros2_depth.pipeline import DepthPipeline, PipelineError, RESIZE_MODES
 from ros2_depth.resources import default_model_path
 from ros2_depth.ros_messages import camera_info_message, cloud_message, image_message
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -85,7 +85,7 @@ class DepthNode(Node):
     """Publishes depth/image, depth/camera_info, normals/image and points for each newest image."""
 
     def __init__(self, **kwargs: Any) -> None:
-        """Declare parameters, load the model and wire the topics; raise on a model that cannot run."""
+        """Declare parameters, load the model, wire the topics; raise if the model cannot run."""
         super().__init__('depth_node', **kwargs)
         for name, (default, description, extra) in PARAMETERS.items():
             self.declare_parameter(
@@ -154,8 +154,9 @@ class DepthNode(Node):
 
     def _on_incompatible_qos(self, event: Any) -> None:
         self.get_logger().error(
-            f'a publisher to this node offers an incompatible QoS (policy id {event.last_policy_kind}); '
-            'if the camera publishes best effort, start the node with input_qos:=best_effort',
+            'a publisher to this node offers an incompatible QoS '
+            f'(policy id {event.last_policy_kind}); if the camera publishes best effort, '
+            'start the node with input_qos:=best_effort',
             throttle_duration_sec=10.0,
         )
 
@@ -184,7 +185,7 @@ class DepthNode(Node):
         self._last_error = problem
 
     def process(self, image: Image, info: Optional[CameraInfo]) -> bool:
-        """Compute and publish every output someone subscribes to; return whether anything was published."""
+        """Compute and publish each subscribed output; return whether anything was published."""
         log = self.get_logger()
         if info is None:
             log.warning(
@@ -280,11 +281,14 @@ class DepthNode(Node):
 
 
 def _stamp(msg: Image) -> str:
-    return f'{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} (frame "{msg.header.frame_id}")'
+    return (
+        f'{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} '
+        f'(frame "{msg.header.frame_id}")'
+    )
 
 
 def main(args: Optional[list] = None) -> int:
-    """Run depth_node until shutdown; return a non-zero exit code when the model cannot be loaded."""
+    """Run depth_node until shutdown; return a non-zero exit code if the model cannot be loaded."""
     rclpy.init(args=args)
     try:
         node = DepthNode()

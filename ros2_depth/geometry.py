@@ -28,7 +28,8 @@ def ray_directions(camera: PinholeCamera) -> Tuple[np.ndarray, np.ndarray]:
 def backproject(
     depth: np.ndarray, camera: PinholeCamera, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Back-project a (H, W) depth image in metres to (H, W, 3) float32 points in the optical frame.
+    """
+    Back-project a (H, W) depth image in metres to (H, W, 3) float32 points in the optical frame.
 
     x = (u - cx) / fx * z, y = (v - cy) / fy * z; NaN depth gives NaN points.
     """
@@ -47,5 +48,5 @@ def backproject(
 
 
 def xyz_fields() -> Tuple[Tuple[str, int, int, int], ...]:
-    """PointField (name, offset, datatype, count) of a packed float32 x, y, z cloud."""
+    """Return the PointField (name, offset, datatype, count) of a packed float32 x, y, z cloud."""
     return tuple((name, 4 * i, POINTFIELD_FLOAT32, 1) for i, name in enumerate('xyz'))

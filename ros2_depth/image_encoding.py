@@ -1,9 +1,10 @@
-"""sensor_msgs/Image <-> numpy without cv_bridge.
+"""
+sensor_msgs/Image <-> numpy without cv_bridge.
 
-Follows the encodings of sensor_msgs/image_encodings.hpp. Reading is zero-copy where the row stride and
-byte order allow it; writing copies once, into the message's own buffer. The functions take any object
-with the Image fields (height, width, encoding, is_bigendian, step, data), so they are tested without a
-running ROS graph.
+Follows the encodings of sensor_msgs/image_encodings.hpp. Reading is zero-copy where the row stride
+and byte order allow it; writing copies once, into the message's own buffer. The functions take any
+object with the Image fields (height, width, encoding, is_bigendian, step, data), so they are
+tested without a running ROS graph.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def encoding_layout(encoding: str) -> Tuple[np.dtype, int]:
     if match is None:
         raise ImageEncodingError(
             f'unsupported image encoding "{encoding}"; use one of {sorted(_NAMED)} or a generic '
-            'encoding such as 32FC1 or 16UC1 (Bayer and YUV images must be debayered/converted first, '
-            'e.g. with image_proc)'
+            'encoding such as 32FC1 or 16UC1 (Bayer and YUV images must be '
+            'debayered/converted first, e.g. with image_proc)'
         )
     bits, kind, channels = match.groups()
     if kind == 'F' and bits == '8':
@@ -58,10 +59,12 @@ def encoding_layout(encoding: str) -> Tuple[np.dtype, int]:
 
 
 def image_to_numpy(msg: Any) -> np.ndarray:
-    """Return the pixels of an Image message as an array of shape (H, W) or (H, W, C).
+    """
+    Return the pixels of an Image message as an array of shape (H, W) or (H, W, C).
 
     The array is a read-only view of the message buffer when the row stride is a multiple of the
-    element size and the byte order is native; otherwise it is a converted copy. Raises ImageEncodingError naming what is wrong.
+    element size and the byte order is native; otherwise it is a converted copy. Raises
+    ImageEncodingError naming what is wrong.
     """
     dtype, channels = encoding_layout(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
@@ -76,8 +79,8 @@ def image_to_numpy(msg: Any) -> np.ndarray:
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
     if buffer.size < step * height:
         raise ImageEncodingError(
-            f'image data holds {buffer.size} bytes but {width}x{height} {msg.encoding} with step {step} '
-            f'needs {step * height}'
+            f'image data holds {buffer.size} bytes but {width}x{height} {msg.encoding} '
+            f'with step {step} needs {step * height}'
         )
     if dtype.itemsize > 1:
         dtype = dtype.newbyteorder('>' if msg.is_bigendian else '<')
@@ -98,7 +101,7 @@ def image_to_numpy(msg: Any) -> np.ndarray:
 
 
 def fill_image(msg: Any, pixels: np.ndarray, encoding: str) -> Any:
-    """Write an (H, W) or (H, W, C) array into an Image message (unpadded rows, native byte order)."""
+    """Write an (H, W) or (H, W, C) array into an Image message (unpadded rows, native order)."""
     dtype, channels = encoding_layout(encoding)
     shape = pixels.shape
     if pixels.ndim == 2:

@@ -1,8 +1,9 @@
-"""The field's depth and surface-normal error measures, per image, in numpy.
+"""
+The field's depth and surface-normal error measures, per image, in numpy.
 
-Depth (Eigen et al. 2014; the formulas of monodepth2 and BTS): threshold accuracy delta < 1.25^k, abs
-rel, sq rel, RMSE, RMSE log and the scale-invariant error sqrt(D) with natural logarithms. Normals
-(Fouhey et al.; Eigen & Fergus 2015): angular error in degrees, pooled over pixels.
+Depth (Eigen et al. 2014; the formulas of monodepth2 and BTS): threshold accuracy delta < 1.25^k,
+abs rel, sq rel, RMSE, RMSE log and the scale-invariant error sqrt(D) with natural logarithms.
+Normals (Fouhey et al.; Eigen & Fergus 2015): angular error in degrees, pooled over pixels.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ DEPTH_METRICS = ('delta1', 'delta2', 'delta3', 'abs_rel', 'sq_rel', 'rmse', 'rms
 def depth_metrics(
     pred: np.ndarray, gt: np.ndarray, mask: Optional[np.ndarray] = None
 ) -> Dict[str, float]:
-    """All depth metrics of one image over pixels where both maps are finite and positive (and `mask`)."""
+    """Compute all depth metrics of one image where both maps are finite, positive (and `mask`)."""
     valid = np.isfinite(pred) & np.isfinite(gt) & (pred > 0) & (gt > 0)
     if mask is not None:
         valid &= mask
@@ -40,7 +41,7 @@ def depth_metrics(
 
 
 def normal_angles(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Angles in degrees between (..., 3) normals, over pixels where both are finite and non-zero."""
+    """Return angles in degrees between (..., 3) normals where both are finite and non-zero."""
     p = pred.reshape(-1, 3).astype(np.float64)
     g = gt.reshape(-1, 3).astype(np.float64)
     pn, gn = np.linalg.norm(p, axis=1), np.linalg.norm(g, axis=1)

@@ -1,9 +1,10 @@
-"""The JSON sidecar that travels with every exported model.
+"""
+The JSON sidecar that travels with every exported model.
 
-The trainer writes it next to the ONNX file; the node reads it before it runs anything. It says what the
-network expects (input name, size, colour order, normalisation), what it returns (output names, their
-meaning and units) and where each output pixel lies in the network input, which is what lets the node
-publish intrinsics that match its output images exactly.
+The trainer writes it next to the ONNX file; the node reads it before it runs anything. It says
+what the network expects (input name, size, colour order, normalisation), what it returns (output
+names, their meaning and units) and where each output pixel lies in the network input, which is
+what lets the node publish intrinsics that match its output images exactly.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class OutputSpec:
 
 @dataclasses.dataclass(frozen=True)
 class OutputGrid:
-    """Affine map from output pixel centres to network-input pixel centres, per axis.
+    """
+    Affine map from output pixel centres to network-input pixel centres, per axis.
 
     Network-input column = scale_x * output column + offset_x, and likewise for rows, with pixel
     centres at integer coordinates (the OpenCV and ROS convention).
@@ -72,7 +74,7 @@ class ModelSpec:
 
     name: str
     onnx_file: str
-    input: InputSpec
+    input: InputSpec  # noqa: A003 (the sidecar's JSON key; spec.input reads as the field it is)
     outputs: Dict[str, OutputSpec]
     output_grid: OutputGrid
     trained: bool
@@ -137,7 +139,7 @@ def _triple(value: Any, where: str) -> Tuple[float, float, float]:
 
 
 def spec_from_dict(data: Dict[str, Any], path: Optional[Path] = None) -> ModelSpec:
-    """Validate a parsed sidecar and build a ModelSpec; raise ModelSpecError naming the bad field."""
+    """Validate a parsed sidecar, build a ModelSpec; raise ModelSpecError naming the bad field."""
     where = str(path) if path is not None else 'sidecar'
     try:
         return _spec_from_dict(data, path, where)
@@ -170,7 +172,8 @@ def _spec_from_dict(data: Dict[str, Any], path: Optional[Path], where: str) -> M
     if data.get('format_version') != SIDECAR_VERSION:
         raise ModelSpecError(
             f'{where}: sidecar format_version {data.get("format_version")!r} is not supported '
-            f'(this runtime reads version {SIDECAR_VERSION}); re-export the model with a matching trainer'
+            f'(this runtime reads version {SIDECAR_VERSION}); '
+            're-export the model with a matching trainer'
         )
 
     raw_in = _object(_require(data, 'input', where), where + ': input')
@@ -290,7 +293,8 @@ def load_spec(path: Path, verify_hash: bool = True) -> ModelSpec:
         actual = file_sha256(spec.onnx_path)
         if actual != spec.onnx_sha256:
             raise ModelSpecError(
-                f'{spec.onnx_path} does not match its sidecar (sha256 {actual[:12]}..., sidecar says '
-                f'{spec.onnx_sha256[:12]}...); re-export the model so both come from one run'
+                f'{spec.onnx_path} does not match its sidecar '
+                f'(sha256 {actual[:12]}..., sidecar says {spec.onnx_sha256[:12]}...); '
+                're-export the model so both come from one run'
             )
     return spec

@@ -1,8 +1,10 @@
-"""From a camera image to metric depth and normals with exact intrinsics (numpy + OpenCV, no ROS).
+"""
+From a camera image to metric depth and normals with exact intrinsics (numpy + OpenCV, no ROS).
 
-The camera image is centre-cropped to the network's aspect ratio (or stretched, if asked) and resized to
-the network input; the network's output grid maps back onto that input through the affine map in the
-model's sidecar. Composing the two gives the intrinsics of every output image exactly.
+The camera image is centre-cropped to the network's aspect ratio (or stretched, if asked) and
+resized to the network input; the network's output grid maps back onto that input through the
+affine map in the model's sidecar. Composing the two gives the intrinsics of every output image
+exactly.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class DepthResult:
 def input_map(
     camera_size: Tuple[int, int], net_size: Tuple[int, int], mode: str
 ) -> Tuple[ImageMap, Tuple[int, int, int, int]]:
-    """Map from network-input pixels to camera pixels, and the (x0, y0, w, h) crop it reads.
+    """
+    Map from network-input pixels to camera pixels, and the (x0, y0, w, h) crop it reads.
 
     `camera_size` and `net_size` are (width, height). 'crop' keeps the aspect ratio by cutting the
     longer side symmetrically; 'stretch' resizes the whole image.
@@ -108,7 +111,7 @@ class DepthPipeline:
         return camera.resampled(mapping.then(self._grid), *self._out_size)
 
     def preprocess(self, image: np.ndarray, encoding: str) -> np.ndarray:
-        """Crop, resize and normalise an (H, W[, C]) 8-bit image to a (1, 3, h, w) float32 tensor."""
+        """Crop, resize, normalise an (H, W[, C]) 8-bit image to a (1, 3, h, w) float32 tensor."""
         if encoding not in _COLOR_ENCODINGS:
             raise PipelineError(
                 f'image encoding "{encoding}" is not a colour or mono 8-bit image; '
@@ -117,7 +120,7 @@ class DepthPipeline:
         order, channels = _COLOR_ENCODINGS[encoding]
         height, width = image.shape[:2]
         _, (x0, y0, crop_w, crop_h) = input_map((width, height), self._net_size, self.resize_mode)
-        crop = image[y0 : y0 + crop_h, x0 : x0 + crop_w]
+        crop = image[y0:y0 + crop_h, x0:x0 + crop_w]
         if channels == 4:
             crop = crop[..., :3]
         # INTER_AREA follows the half-pixel map only when it shrinks both axes.

@@ -1,4 +1,8 @@
-"""Where the package's installed files are: the share directory of a colcon install, or the source tree."""
+"""
+Where the package's installed files are.
+
+The share directory of a colcon install, or the source tree.
+"""
 
 from __future__ import annotations
 
@@ -21,5 +25,5 @@ def share_directory() -> Path:
 
 
 def default_model_path() -> Path:
-    """The bundled default model's sidecar."""
+    """Return the path of the bundled default model's sidecar."""
     return share_directory() / 'engines' / DEFAULT_MODEL

@@ -1,32 +1,34 @@
-"""Building the node's output messages from numpy arrays (the only module besides the node that
-imports message types)."""
+"""
+Building the node's output messages from numpy arrays.
+
+This is the only module besides the node that imports message types.
+"""
 
 from __future__ import annotations
 
 import array
 
 import numpy as np
+from ros2_depth.camera_model import fill_camera_info, PinholeCamera
+from ros2_depth.geometry import xyz_fields
+from ros2_depth.image_encoding import fill_image, SYSTEM_BIGENDIAN
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
-from ros2_depth.camera_model import PinholeCamera, fill_camera_info
-from ros2_depth.geometry import xyz_fields
-from ros2_depth.image_encoding import SYSTEM_BIGENDIAN, fill_image
-
 
 def image_message(header: Header, pixels: np.ndarray, encoding: str) -> Image:
-    """An Image carrying `header` (stamp and frame_id of the input) and the given pixels."""
+    """Return an Image carrying `header` (stamp and frame_id of the input) and the given pixels."""
     msg = Image(header=header)
     return fill_image(msg, pixels, encoding)
 
 
 def camera_info_message(header: Header, camera: PinholeCamera) -> CameraInfo:
-    """A rectified CameraInfo for the given intrinsics."""
+    """Return a rectified CameraInfo for the given intrinsics."""
     return fill_camera_info(CameraInfo(header=header), camera)
 
 
 def cloud_message(header: Header, points: np.ndarray) -> PointCloud2:
-    """An organized PointCloud2 (height x width, float32 x y z, NaN for missing points)."""
+    """Return an organized PointCloud2 (height x width, float32 x y z, NaN for missing points)."""
     if points.ndim != 3 or points.shape[2] != 3 or points.dtype != np.float32:
         raise ValueError(
             f'points must be a float32 (H, W, 3) array, got {points.dtype} {points.shape}'

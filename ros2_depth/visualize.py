@@ -1,4 +1,4 @@
-"""Pictures of depth and normals for people: colour maps, labelled preview sheets, PLY point clouds."""
+"""Pictures of depth and normals for people: colour maps, labelled preview sheets, PLY clouds."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 
 def colorize_depth(depth: np.ndarray, near: float, far: float) -> np.ndarray:
-    """BGR uint8 picture of a depth map: turbo colours from near (red) to far (blue), black = invalid."""
+    """BGR uint8 picture of a depth map: turbo, near (red) to far (blue); black = invalid."""
     valid = np.isfinite(depth)
     scaled = np.zeros(depth.shape, np.uint8)
     with np.errstate(invalid='ignore'):
@@ -22,7 +22,7 @@ def colorize_depth(depth: np.ndarray, near: float, far: float) -> np.ndarray:
 
 
 def colorize_normals(normals: np.ndarray) -> np.ndarray:
-    """BGR uint8 picture of unit normals: x, y, z in [-1, 1] as red, green, blue; black = invalid."""
+    """BGR uint8 picture of unit normals: x, y, z in [-1, 1] as R, G, B; black = invalid."""
     valid = np.isfinite(normals).all(axis=2)
     rgb = np.zeros(normals.shape, np.uint8)
     rgb[valid] = ((normals[valid] + 1.0) * 127.5).astype(np.uint8)
@@ -49,14 +49,14 @@ def sheet(rows: List[List[np.ndarray]], gap: int = 4) -> np.ndarray:
     for i, row in enumerate(rows):
         for j, picture in enumerate(row):
             out[
-                i * (height + gap) : i * (height + gap) + height,
-                j * (width + gap) : j * (width + gap) + width,
+                i * (height + gap):i * (height + gap) + height,
+                j * (width + gap):j * (width + gap) + width,
             ] = picture
     return out
 
 
 def write_ply(path: Path, points: np.ndarray, colors: Optional[np.ndarray] = None) -> int:
-    """Write the finite points of an (..., 3) array (with optional (..., 3) uint8 RGB) as binary PLY."""
+    """Write the finite points of an (..., 3) array, optionally with uint8 RGB, as binary PLY."""
     points = points.reshape(-1, 3)
     keep = np.isfinite(points).all(axis=1)
     fields = [('x', '<f4'), ('y', '<f4'), ('z', '<f4')]

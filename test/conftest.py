@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+import sys
 
 import pytest
 
@@ -23,9 +23,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope='session')
 def shared_data() -> Path:
-    """The shared/ data folder laid beside the checkout (a real RGB-D frame and calibration)."""
+    """Return the shared/ data folder beside the checkout (a real RGB-D frame and calibration)."""
     if not SHARED_DATA.is_dir():
         pytest.fail(
-            f'{SHARED_DATA} is missing: tests read real camera data from shared/data beside the repo'
+            f'{SHARED_DATA} is missing: '
+            'tests read real camera data from shared/data beside the repo'
         )
     return SHARED_DATA

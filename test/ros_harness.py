@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+import subprocess
 from typing import Dict, Optional, Tuple
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, Image
-
 from ros2_depth.camera_model import PinholeCamera
 from ros2_depth.depth_client import (  # noqa: F401 (re-exported for the tests)
-    DepthClient as Harness,
     camera_info_msg,
+    DepthClient as Harness,
     image_msg,
     isolated_ros_env,
     start_node_process,
     stop_process,
 )
+from sensor_msgs.msg import CameraInfo, Image
 
 NAMESPACE = '/cam'
 
@@ -46,12 +45,12 @@ def make_camera_info(
     cx: float,
     cy: float,
 ) -> CameraInfo:
-    """A rectified CameraInfo with the given intrinsics."""
+    """Return a rectified CameraInfo with the given intrinsics."""
     return camera_info_msg(stamp, frame, PinholeCamera(width, height, fx, fy, cx, cy))
 
 
 def make_image(
     stamp: Tuple[int, int], frame: str, pixels: np.ndarray, encoding: str = 'rgb8'
 ) -> Image:
-    """An Image with the given stamp, frame and pixels."""
+    """Return an Image with the given stamp, frame and pixels."""
     return image_msg(stamp, frame, pixels, encoding)

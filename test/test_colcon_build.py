@@ -1,13 +1,13 @@
-"""colcon builds the package into an install space that runs: the node finds its bundled model there."""
+"""colcon builds the package into an install space that runs: the node finds its bundled model."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -62,7 +62,7 @@ def test_install_space_layout(install_space: Path) -> None:
 
 
 def test_installed_node_loads_bundled_model(install_space: Path, tmp_path: Path) -> None:
-    """The installed depth_node, found through the ament index, starts on share/ros2_depth/engines."""
+    """The installed depth_node, found via the ament index, starts on share/ros2_depth/engines."""
     site = next((install_space / 'lib').glob('python3*/site-packages'))
     env = dict(
         os.environ,

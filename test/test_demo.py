@@ -10,7 +10,7 @@ import numpy as np
 
 from ros2_depth.camera_model import PinholeCamera
 from ros2_depth.cli import main as cli_main
-from ros2_depth.demo_scene import Corridor, camera_pose, render_depth, render_image
+from ros2_depth.demo_scene import camera_pose, Corridor, render_depth, render_image
 from ros2_depth.geometry import backproject
 
 
@@ -56,7 +56,7 @@ def test_corridor_image_is_deterministic_and_textured() -> None:
 
 
 def test_demo_runs_the_live_node(tiny_model: Path, tmp_path: Path, capsys) -> None:
-    """Three frames through depth_node: files written, every frame scored against the true depth."""
+    """Three frames through depth_node: files written, each frame scored against the true depth."""
     out = tmp_path / 'demo'
     code = cli_main(
         [

@@ -1,4 +1,5 @@
-"""launch_testing: depth.launch.py on a real ROS 2 install publishes depth for a camera.
+"""
+launch_testing: depth.launch.py on a real ROS 2 install publishes depth for a camera.
 
 Skipped where the launch packages are missing (they are not published as wheels); the same
 configuration is exercised as a plain process by test_launch_config.py.
@@ -8,22 +9,21 @@ import os
 import time
 import unittest
 
+from ament_index_python.packages import get_package_share_directory
+import numpy as np
 import pytest
+import rclpy
+from ros2_depth.image_encoding import fill_image
+from sensor_msgs.msg import CameraInfo, Image
 
 launch_testing = pytest.importorskip(
     'launch_testing',
     reason='launch_testing is not installed (it comes with a ROS 2 install, not pip)',
 )
 launch_ros = pytest.importorskip('launch_ros', reason='launch_ros is not installed')
-
-import launch  # noqa: E402
-import launch.launch_description_sources  # noqa: E402
-import numpy as np  # noqa: E402
-import rclpy  # noqa: E402
-from ament_index_python.packages import get_package_share_directory  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-
-from ros2_depth.image_encoding import fill_image  # noqa: E402
+# The launch package comes with launch_testing, so it too is imported after the checks above.
+launch = pytest.importorskip('launch')
+pytest.importorskip('launch.launch_description_sources')
 
 
 @pytest.mark.launch_test

@@ -1,8 +1,9 @@
-"""The shipped configuration (config/depth_node.yaml, the launch file's remappings) on the bundled model.
+"""
+The shipped configuration (config/depth_node.yaml, the launch remappings) on the bundled model.
 
-launch/launch_ros are not available as wheels, so this starts the node as a plain process exactly as
-launch/depth.launch.py does with its default arguments; test_depth_launch.py runs the launch file itself
-where launch_testing exists.
+launch/launch_ros are not available as wheels, so this starts the node as a plain process exactly
+as launch/depth.launch.py does with its default arguments; test_depth_launch.py runs the launch
+file itself where launch_testing exists.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def launch_defaults() -> dict:
-    """The launch file's ARGUMENTS, read without importing launch."""
+    """Return the launch file's ARGUMENTS, read without importing launch."""
     source = (REPO / 'launch' / 'depth.launch.py').read_text()
     namespace: dict = {}
     start = source.index('ARGUMENTS = {')
-    exec(source[start : source.index('}\n', start) + 2], namespace)  # a plain dict literal
+    exec(source[start:source.index('}\n', start) + 2], namespace)  # a plain dict literal
     return {name: default for name, (default, _) in namespace['ARGUMENTS'].items()}
 
 
@@ -85,5 +86,9 @@ def test_shipped_configuration_reliable_vga(tmp_path: Path) -> None:
 
 
 def test_best_effort_camera(tmp_path: Path) -> None:
-    """input_qos:=best_effort connects to a best-effort camera (320x240, under Fast DDS's fragment limit)."""
+    """
+    input_qos:=best_effort connects to a best-effort camera.
+
+    The frames are 320x240, under Fast DDS's fragment limit.
+    """
     run_configuration(tmp_path, 'best_effort', 320, 240, '-p', 'input_qos:=best_effort')

@@ -1,13 +1,15 @@
-"""depth_node as its own process, over real DDS: headers, intrinsics, point clouds and bad input.
+"""
+depth_node as its own process, over real DDS: headers, intrinsics, point clouds and bad input.
 
-The camera is the TUM RGB-D one (640x480, fx = fy = 525, cx = 319.5, cy = 239.5) and the images are
-full-size rgb8 (921,600 bytes), the size that best-effort delivery loses on default Fast DDS settings.
+The camera is the TUM RGB-D one (640x480, fx = fy = 525, cx = 319.5, cy = 239.5) and the images
+are full-size rgb8 (921,600 bytes), the size that best-effort delivery loses on default Fast DDS
+settings.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+import time
 from typing import Dict, Iterator
 
 import numpy as np
@@ -26,12 +28,14 @@ FRAME = 'camera_color_optical_frame'
 
 
 def expected_output_intrinsics() -> Dict[str, float]:
-    """Output intrinsics worked out by hand for this camera and the tiny model.
+    """
+    Output intrinsics worked out by hand for this camera and the tiny model.
 
-    640x480 already has the network's 4:3 aspect, so the whole image is resized to 304x228: one network
-    pixel spans s = 640 / 304 camera pixels and network column n lies on camera column s * n + s/2 - 1/2.
-    Output column j lies on network column 2j + 5, so on camera column 2s * j + 5.5s - 0.5, which gives
-    fx' = fx / 2s and cx' = (cx + 0.5 - 5.5s) / 2s; rows likewise with 480 / 228 (the same s).
+    640x480 already has the network's 4:3 aspect, so the whole image is resized to 304x228: one
+    network pixel spans s = 640 / 304 camera pixels and network column n lies on camera column
+    s * n + s/2 - 1/2. Output column j lies on network column 2j + 5, so on camera column
+    2s * j + 5.5s - 0.5, which gives fx' = fx / 2s and cx' = (cx + 0.5 - 5.5s) / 2s; rows likewise
+    with 480 / 228 (the same s).
     """
     s = WIDTH / 304
     return {
@@ -52,7 +56,7 @@ def test_hand_worked_intrinsics_are_what_we_think() -> None:
 
 
 def camera_image(seed: int) -> np.ndarray:
-    """A 640x480 rgb8 picture with structure at every scale (so depth varies across the image)."""
+    """Return a 640x480 rgb8 picture with structure at every scale (so depth varies across it)."""
     rng = np.random.default_rng(seed)
     v, u = np.mgrid[0:HEIGHT, 0:WIDTH]
     base = 127 + 80 * np.sin(u / (23.0 + seed)) * np.cos(v / 31.0)
@@ -69,7 +73,7 @@ def decode_float_image(msg, channels: int) -> np.ndarray:
 
 @pytest.fixture(scope='module')
 def env() -> Dict[str, str]:
-    """An isolated ROS environment for this module."""
+    """Return an isolated ROS environment for this module."""
     return isolated_ros_env()
 
 
@@ -90,7 +94,7 @@ def depth_node(tiny_model: Path, env: Dict[str, str], node_log: Path) -> Iterato
 
 @pytest.fixture(scope='module')
 def harness(depth_node: object, env: Dict[str, str], node_log: Path) -> Iterator[Harness]:
-    """The test node, connected to depth_node."""
+    """Yield the test node, connected to depth_node."""
     h = Harness(env, namespace='/cam')
     assert h.wait_for_node(), f'depth_node did not come up:\n{node_log.read_text()}'
     yield h
@@ -98,7 +102,7 @@ def harness(depth_node: object, env: Dict[str, str], node_log: Path) -> Iterator
 
 
 def test_every_output_matches_its_input_and_intrinsics(harness: Harness, node_log: Path) -> None:
-    """Headers pass through, camera_info matches the images, and each point back-projects its pixel."""
+    """Headers pass through, camera_info matches the images, each point back-projects its pixel."""
     exp = expected_output_intrinsics()
     for index in range(3):
         stamp = (1_700_000_000 + index, 123_456_789 + index)
@@ -147,7 +151,7 @@ def test_every_output_matches_its_input_and_intrinsics(harness: Harness, node_lo
         ]
         assert cloud.point_step == 12 and cloud.row_step == 12 * cloud.width
         points = np.frombuffer(bytes(cloud.data), '<f4').reshape(cloud.height, cloud.width, 3)
-        v, u = np.mgrid[0 : cam.height, 0 : cam.width]
+        v, u = np.mgrid[0:cam.height, 0:cam.width]
         expected = np.stack(
             [(u - k[0, 2]) / k[0, 0] * depth, (v - k[1, 2]) / k[1, 1] * depth, depth], -1
         )
@@ -158,7 +162,11 @@ def test_every_output_matches_its_input_and_intrinsics(harness: Harness, node_lo
 def test_malformed_image_is_reported_and_next_frame_processed(
     harness: Harness, node_log: Path
 ) -> None:
-    """A broken image gets one error line naming the problem, publishes nothing, and does not stop the node."""
+    """
+    A broken image gets one error line naming the problem and publishes nothing.
+
+    It does not stop the node: the next good frame is processed.
+    """
     info_args = (FRAME, WIDTH, HEIGHT, FX, FY, CX, CY)
     bad_stamp = (1_700_000_100, 5)
     bad = make_image(bad_stamp, FRAME, camera_image(7))
@@ -190,7 +198,7 @@ def test_malformed_image_is_reported_and_next_frame_processed(
 
 
 def test_missing_model_exits_with_one_clear_line(tmp_path: Path, env: Dict[str, str]) -> None:
-    """A model path that does not exist stops the node with exit code 1 and says what to pass instead."""
+    """A missing model path stops the node with exit code 1 and says what to pass instead."""
     log = tmp_path / 'log.txt'
     proc = start_depth_node(tmp_path / 'missing.json', log, env)
     assert proc.wait(timeout=30) == 1

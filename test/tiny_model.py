@@ -1,8 +1,9 @@
-"""A tiny ONNX model with the real model's interface, built in tests without torch.
+"""
+A tiny ONNX model with the real model's interface, built in tests without torch.
 
-Its output grid has the same geometry as the Eigen & Fergus scale-3 path (conv 9x9 stride 2 padding 1,
-then max-pool 3x3 stride 1: output pixel j sits on input pixel 2j + 5), its depth is a smooth function
-of the image, and its normals are unit vectors.
+Its output grid has the same geometry as the Eigen & Fergus scale-3 path (conv 9x9 stride 2
+padding 1, then max-pool 3x3 stride 1: output pixel j sits on input pixel 2j + 5), its depth is a
+smooth function of the image, and its normals are unit vectors.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
-
-from ros2_depth.model_spec import InputSpec, ModelSpec, OutputGrid, OutputSpec, file_sha256
+from onnx import helper, numpy_helper, TensorProto
+from ros2_depth.model_spec import file_sha256, InputSpec, ModelSpec, OutputGrid, OutputSpec
 
 HEIGHT, WIDTH = 228, 304
 OUT_HEIGHT, OUT_WIDTH = 109, 147
@@ -32,8 +32,8 @@ def build_tiny_model(directory: Path, name: str = 'tiny', trained: bool = True) 
         numpy_helper.from_array(np.array(0.4, np.float32), 'gain'),
         numpy_helper.from_array(np.array(0.9, np.float32), 'offset'),
     ]
-    conv = dict(kernel_shape=[9, 9], strides=[2, 2], pads=[1, 1, 1, 1])
-    pool = dict(kernel_shape=[3, 3], strides=[1, 1])
+    conv = {'kernel_shape': [9, 9], 'strides': [2, 2], 'pads': [1, 1, 1, 1]}
+    pool = {'kernel_shape': [3, 3], 'strides': [1, 1]}
     nodes = [
         helper.make_node('Conv', ['image', 'w_depth', 'b_depth'], ['c_depth'], **conv),
         helper.make_node('MaxPool', ['c_depth'], ['p_depth'], **pool),
