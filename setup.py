@@ -1,10 +1,22 @@
 """Packaging for the ros2_depth runtime (an ament_python package)."""
 
 from glob import glob
+import os
 
 from setuptools import find_packages, setup
 
 PACKAGE = 'ros2_depth'
+
+
+def bag_data_files():
+    """Install bags/ into share/ros2_depth/bags, each sample bag in a directory of its own."""
+    share = 'share/' + PACKAGE + '/'
+    entries = [(share + 'bags', sorted(f for f in glob('bags/*') if os.path.isfile(f)))]
+    for bag in sorted(d for d in glob('bags/*') if os.path.isdir(d)):
+        files = sorted(f for f in glob(os.path.join(bag, '*')) if os.path.isfile(f))
+        entries.append((share + bag.replace(os.sep, '/'), files))
+    return entries
+
 
 setup(
     name=PACKAGE,
@@ -16,6 +28,7 @@ setup(
         ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
         ('share/' + PACKAGE + '/config', glob('config/*.yaml')),
         ('share/' + PACKAGE + '/engines', glob('engines/*.onnx') + glob('engines/*.json')),
+        *bag_data_files(),
     ],
     install_requires=['setuptools', 'numpy', 'pyyaml'],
     zip_safe=True,

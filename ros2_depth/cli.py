@@ -16,11 +16,15 @@ def _demo(args: argparse.Namespace) -> int:
 
     options = DemoOptions(
         output=args.output,
+        bags=args.bag or (),
         frames=args.frames,
         rate_hz=args.rate,
         model=args.model,
         backend=args.backend,
         num_threads=args.threads,
+        image_topic=args.image_topic,
+        camera_info_topic=args.camera_info_topic,
+        depth_topic=args.depth_topic,
     )
     try:
         summary = run_demo(options)
@@ -82,16 +86,42 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', required=True)
 
     demo = sub.add_parser(
-        'demo', help='run depth_node on a generated camera walk and write the results'
+        'demo',
+        help='replay the sample bags (or --bag) through depth_node and score its depth',
+        description='Replay rosbag2 camera recordings through a live depth_node (started as its '
+        'own process) with their header stamps, score each depth map against the depth in the '
+        'bag where it has one, and write a preview sheet, per-frame pictures, the last point '
+        'cloud and summary.json per bag.',
     )
     demo.add_argument('--output', type=Path, default=Path('demo_output'), help='output folder')
-    demo.add_argument('--frames', type=int, default=24, help='number of camera frames')
-    demo.add_argument('--rate', type=float, default=5.0, help='camera frame rate (Hz)')
+    demo.add_argument(
+        '--bag',
+        type=Path,
+        action='append',
+        help='rosbag2 (directory or .mcap/.db3) to replay instead of the bundled sample bags; '
+        'repeat for several',
+    )
+    demo.add_argument(
+        '--frames', type=int, default=0, help='at most this many frames per bag (0: all)'
+    )
+    demo.add_argument(
+        '--rate', type=float, default=0.0, help='replay rate in Hz (0: as recorded)'
+    )
     demo.add_argument(
         '--model', default='', help='model sidecar (.json); default: the bundled model'
     )
     demo.add_argument('--backend', default='onnxruntime', choices=sorted(BACKENDS))
     demo.add_argument('--threads', type=int, default=2, help='inference threads')
+    demo.add_argument(
+        '--image-topic', help='colour image topic in the bag (default: found by type and name)'
+    )
+    demo.add_argument(
+        '--camera-info-topic', help="the image's camera_info topic (default: beside the image)"
+    )
+    demo.add_argument(
+        '--depth-topic',
+        help='depth topic to score against, 32FC1 m or 16UC1 mm ("" for none; default: found)',
+    )
     demo.set_defaults(func=_demo)
 
     info = sub.add_parser('info', help='check a model and its sidecar and time its inference')

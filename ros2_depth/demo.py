@@ -1,25 +1,27 @@
 """
-The demo: a camera walking down a corridor, fed to a live depth_node over ROS 2, results on disk.
+The demo: recorded camera bags replayed through a live depth_node over ROS 2, results on disk.
 
 The node runs as its own process on the bundled model (ONNX Runtime on the CPU unless told
-otherwise); this process plays the camera (rgb8 640x480 plus camera_info) and records what the node
-publishes. The corridor is ray-cast, so every predicted depth map is scored against exact ground
-truth on the node's own output grid (read back from depth/camera_info).
+otherwise). This process reads each bag (the sample bags in share/ros2_depth/bags, or the user's),
+publishes its images and camera_info with the bags' own header stamps, and records what the node
+publishes. Where the bag has depth, each predicted depth map is scored against it, resampled onto
+the node's output grid (read back from depth/camera_info).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 from pathlib import Path
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from ros2_depth.bag_source import BagError, BagFrame, BagSource
 from ros2_depth.camera_model import camera_from_info, PinholeCamera
-from ros2_depth.demo_scene import Corridor, render_depth, render_image
 from ros2_depth.depth_client import (
     camera_info_msg,
     DepthClient,
@@ -30,14 +32,15 @@ from ros2_depth.depth_client import (
 )
 from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy
-from ros2_depth.metrics import depth_metrics
+from ros2_depth.metrics import DEPTH_METRICS, depth_metrics
+from ros2_depth.resources import share_directory
 from ros2_depth.visualize import colorize_depth, colorize_normals, labelled, sheet, write_ply
 from tqdm import tqdm
 
 LOG = logging.getLogger(__name__)
 NAMESPACE = '/demo_camera'
-FRAME_ID = 'demo_camera_optical_frame'
-CAMERA = PinholeCamera(width=640, height=480, fx=525.0, fy=525.0, cx=319.5, cy=239.5)
+PREVIEW_SIZE = (320, 240)
+NEAR_M = 0.5
 
 
 class DemoError(RuntimeError):
@@ -46,28 +49,102 @@ class DemoError(RuntimeError):
 
 @dataclasses.dataclass
 class DemoOptions:
-    """What the demo runs and where it writes."""
+    """What the demo replays, through which model, and where it writes."""
 
     output: Path = Path('demo_output')
-    frames: int = 24
-    rate_hz: float = 5.0
+    bags: Sequence[Path] = ()
+    frames: int = 0
+    rate_hz: float = 0.0
     model: str = ''
     backend: str = 'onnxruntime'
     num_threads: int = 2
     timeout_s: float = 60.0
+    image_topic: Optional[str] = None
+    camera_info_topic: Optional[str] = None
+    depth_topic: Optional[str] = None
 
 
-def _frame_outputs(msgs: Dict[str, object]):
-    depth = image_to_numpy(msgs['depth'])
-    normals = image_to_numpy(msgs['normals'])
-    camera = camera_from_info(msgs['info'])
-    return depth, normals, camera
+def bundled_bags() -> List[Path]:
+    """Return the sample bags shipped with the package (share/ros2_depth/bags), sorted by name."""
+    folder = share_directory() / 'bags'
+    bags = sorted(p for p in folder.glob('*') if (p / 'metadata.yaml').is_file())
+    if not bags:
+        raise DemoError(
+            f'no sample bags in {folder}; pass a rosbag2 with --bag PATH '
+            '(bags/README.md in the source tree regenerates the samples)'
+        )
+    return bags
 
 
-def run_demo(options: DemoOptions) -> Dict[str, object]:
-    """Run the demo; return (and write to summary.json) what happened, frame by frame."""
+def resample_depth(
+    depth: np.ndarray, camera: PinholeCamera, out_camera: PinholeCamera
+) -> np.ndarray:
+    """
+    Sample `depth` (on `camera`'s grid) at the pixel centres of `out_camera`, nearest neighbour.
+
+    Output pixel u' looks at input u = (u' - cx') * fx / fx' + cx, likewise v. Nearest neighbour
+    never mixes depths across an edge; invalid (NaN) stays invalid, and output pixels that fall
+    outside the input image are NaN.
+    """
+    u = (np.arange(out_camera.width) - out_camera.cx) * camera.fx / out_camera.fx + camera.cx
+    v = (np.arange(out_camera.height) - out_camera.cy) * camera.fy / out_camera.fy + camera.cy
+    col = np.floor(u + 0.5).astype(np.int64)
+    row = np.floor(v + 0.5).astype(np.int64)
+    inside_col = (col >= 0) & (col < depth.shape[1])
+    inside_row = (row >= 0) & (row < depth.shape[0])
+    out = depth[np.clip(row, 0, depth.shape[0] - 1)[:, None], np.clip(col, 0, depth.shape[1] - 1)]
+    out = out.astype(np.float32)
+    out[~(inside_row[:, None] & inside_col[None, :])] = np.nan
+    return out
+
+
+def as_rgb(image: np.ndarray, encoding: str) -> np.ndarray:
+    """Return an (H, W, 3) uint8 RGB view of an image in a colour encoding the node accepts."""
+    if encoding == 'mono8':
+        return np.repeat(image[..., None], 3, axis=2)
+    if encoding in ('bgr8', 'bgra8'):
+        return image[..., 2::-1]
+    return image[..., :3]
+
+
+def _bag_names(bags: Sequence[Path]) -> List[str]:
+    """Output folder names: each bag's directory (or file stem), made unique."""
+    names: List[str] = []
+    for bag in bags:
+        bag = Path(bag)
+        base = bag.stem if bag.is_file() else bag.name
+        name, n = base or 'bag', 2
+        while name in names:
+            name, n = f'{base}_{n}', n + 1
+        names.append(name)
+    return names
+
+
+def _open_bags(options: DemoOptions) -> List[BagSource]:
+    bags = list(options.bags) or bundled_bags()
+    sources: List[BagSource] = []
+    try:
+        for bag in bags:
+            sources.append(
+                BagSource(
+                    bag,
+                    image_topic=options.image_topic,
+                    camera_info_topic=options.camera_info_topic,
+                    depth_topic=options.depth_topic,
+                )
+            )
+    except BagError as exc:
+        for source in sources:
+            source.close()
+        raise DemoError(str(exc)) from exc
+    return sources
+
+
+def run_demo(options: DemoOptions) -> Dict[str, Any]:
+    """Replay every bag through depth_node; return (and write to summary.json) what happened."""
     out = Path(options.output)
-    (out / 'frames').mkdir(parents=True, exist_ok=True)
+    sources = _open_bags(options)
+    out.mkdir(parents=True, exist_ok=True)
     env = isolated_ros_env(salt=17)
     node_log = out / 'depth_node.log'
     ros_args = ['-p', f'backend:={options.backend}', '-p', f'num_threads:={options.num_threads}']
@@ -75,102 +152,179 @@ def run_demo(options: DemoOptions) -> Dict[str, object]:
         ros_args += ['-p', f'model:={Path(options.model).resolve()}']
     proc = start_node_process(node_log, env, NAMESPACE, ros_args)
     client = DepthClient(env, NAMESPACE, name='demo_camera')
-    corridor = Corridor()
-    records: List[Dict[str, object]] = []
-    preview_rows: List[List[np.ndarray]] = []
-    preview_every = max(options.frames // 4, 1)
+    bag_summaries: List[Dict[str, Any]] = []
     try:
         if not client.wait_for_node(options.timeout_s):
             raise DemoError(
                 f'depth_node did not come up within {options.timeout_s:.0f} s; its log '
                 f'({node_log}) ends with:\n{_tail(node_log)}'
             )
-        period = 1.0 / options.rate_hz
-        for index in tqdm(range(options.frames), desc='demo frames', unit='frame'):
-            started = time.monotonic()
-            rgb = render_image(corridor, CAMERA, index, options.frames)
-            stamp_ns = client.node.get_clock().now().nanoseconds
-            stamp = (stamp_ns // 1_000_000_000, stamp_ns % 1_000_000_000)
-            sent = time.monotonic()
-            if not client.send_until_complete(
-                image_msg(stamp, FRAME_ID, rgb),
-                camera_info_msg(stamp, FRAME_ID, CAMERA),
-                timeout=options.timeout_s,
-            ):
-                raise DemoError(
-                    f'no outputs for frame {index} within {options.timeout_s:.0f} s; '
-                    f'depth_node log ({node_log}):\n{_tail(node_log)}'
-                )
-            msgs = client.received.pop(stamp)
-            depth, normals, out_camera = _frame_outputs(msgs)
-            truth = render_depth(corridor, out_camera, index, options.frames)
-            record = {
-                'frame': index,
-                'round_trip_ms': 1e3 * (client.arrival_time[stamp] - sent),
-                **depth_metrics(depth, truth),
-            }
-            records.append(record)
-            far = float(np.nanmax(truth))
-            cv2.imwrite(
-                str(out / 'frames' / f'{index:04d}_depth.png'), colorize_depth(depth, 0.5, far)
-            )
-            cv2.imwrite(
-                str(out / 'frames' / f'{index:04d}_normals.png'), colorize_normals(normals)
-            )
-            if index % preview_every == 0 and len(preview_rows) < 4:
-                size = (320, 240)
-                preview_rows.append(
-                    [
-                        labelled(
-                            cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), f'frame {index}: camera', size
-                        ),
-                        labelled(colorize_depth(depth, 0.5, far), 'predicted depth', size),
-                        labelled(colorize_depth(truth, 0.5, far), 'true depth', size),
-                        labelled(colorize_normals(normals), 'predicted normals', size),
-                    ]
-                )
-            if index == options.frames - 1:
-                points = backproject(depth, out_camera)
-                write_ply(out / 'points_last_frame.ply', points, _colors(rgb, points))
-            time.sleep(max(0.0, period - (time.monotonic() - started)))
+        for name, source in zip(_bag_names([s.path for s in sources]), sources):
+            bag_summaries.append(_replay(client, source, out / name, options, node_log))
+            # Outputs of repeated sends may still be on their way: let them land, then forget
+            # them, since the next bag may reuse the same stamps.
+            client.spin_until(lambda: False, 0.3)
+            client.received.clear()
+            client.arrival_time.clear()
+    except BagError as exc:
+        raise DemoError(str(exc)) from exc
     finally:
+        for source in sources:
+            source.close()
         client.close()
         code = stop_process(proc)
     if code != 0:
         raise DemoError(
             f'depth_node exited with code {code}; log ({node_log}):\n{_tail(node_log)}'
         )
-    cv2.imwrite(str(out / 'preview.png'), sheet(preview_rows))
-    summary = _summary(options, records, node_log)
+    log_text = node_log.read_text()
+    model_line = next((line for line in log_text.splitlines() if ']: model ' in line), '')
+    summary = {
+        'model': model_line.split(']: ', 1)[-1],
+        'untrained_model': 'untrained' in log_text,
+        'backend': options.backend,
+        'bags': bag_summaries,
+    }
+    for bag_summary in bag_summaries:
+        per_bag = {k: v for k, v in summary.items() if k != 'bags'}
+        per_bag.update(bag_summary)
+        (out / bag_summary['name'] / 'summary.json').write_text(
+            json.dumps(per_bag, indent=2) + '\n'
+        )
     (out / 'summary.json').write_text(json.dumps(summary, indent=2) + '\n')
     return summary
 
 
-def _colors(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Colour of each point: the camera pixel it projects to."""
-    pixels = np.rint(CAMERA.project(np.nan_to_num(points, nan=1.0))).astype(int)
-    u = np.clip(pixels[..., 0], 0, CAMERA.width - 1)
-    v = np.clip(pixels[..., 1], 0, CAMERA.height - 1)
-    return rgb[v, u]
+def _frame_outputs(msgs: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray, PinholeCamera]:
+    """Depth, normals and their intrinsics from the node's messages of one frame."""
+    depth = image_to_numpy(msgs['depth'])
+    normals = image_to_numpy(msgs['normals'])
+    return depth, normals, camera_from_info(msgs['info'])
 
 
-def _summary(
-    options: DemoOptions, records: List[Dict[str, object]], node_log: Path
-) -> Dict[str, object]:
-    model_line = next(
-        (line for line in node_log.read_text().splitlines() if ']: model ' in line), ''
-    )
-    keys = [k for k in records[0] if k != 'frame']
-    mean = {k: float(np.mean([r[k] for r in records])) for k in keys}
+def _camera_dict(camera: PinholeCamera) -> Dict[str, float]:
+    """Intrinsics as plain JSON numbers."""
     return {
+        key: int(value) if key in ('width', 'height') else float(value)
+        for key, value in dataclasses.asdict(camera).items()
+    }
+
+
+def _replay(
+    client: DepthClient, source: BagSource, out: Path, options: DemoOptions, node_log: Path
+) -> Dict[str, Any]:
+    """Play one bag to the node frame by frame; write its pictures; return its summary."""
+    (out / 'frames').mkdir(parents=True, exist_ok=True)
+    total = source.frame_count if options.frames <= 0 else min(options.frames, source.frame_count)
+    preview_every = max(total // 4, 1)
+    records: List[Dict[str, Any]] = []
+    preview_rows: List[List[np.ndarray]] = []
+    last: Optional[Tuple[BagFrame, np.ndarray, PinholeCamera]] = None
+    previous_ns: Optional[int] = None
+    sent = time.monotonic()
+    with tqdm(total=total, desc=out.name, unit='frame') as progress:
+        for frame in itertools.islice(source, total):
+            if options.rate_hz > 0:
+                period = 1.0 / options.rate_hz
+            else:
+                period = 0.0 if previous_ns is None else (frame.stamp_ns - previous_ns) * 1e-9
+            previous_ns = frame.stamp_ns
+            time.sleep(min(max(0.0, period - (time.monotonic() - sent)), 2.0))
+            stamp = frame.stamp
+            client.received.pop(stamp, None)
+            sent = time.monotonic()
+            if not client.send_until_complete(
+                image_msg(stamp, frame.frame_id, frame.image, frame.encoding),
+                camera_info_msg(stamp, frame.frame_id, frame.camera),
+                timeout=options.timeout_s,
+            ):
+                raise DemoError(
+                    f'no outputs for frame {frame.index} of {source.path} within '
+                    f'{options.timeout_s:.0f} s; depth_node log ({node_log}):\n{_tail(node_log)}'
+                )
+            arrived = client.arrival_time.pop(stamp)
+            depth, normals, out_camera = _frame_outputs(client.received.pop(stamp))
+            record: Dict[str, Any] = {
+                'frame': frame.index,
+                'stamp': f'{stamp[0]}.{stamp[1]:09d}',
+                'round_trip_ms': 1e3 * (arrived - sent),
+            }
+            truth = None
+            if frame.depth is not None:
+                truth = resample_depth(frame.depth, frame.camera, out_camera)
+                try:
+                    record.update(depth_metrics(depth, truth))
+                except ValueError:
+                    record['no_valid_truth'] = True
+            records.append(record)
+            far = _far(truth if truth is not None and np.isfinite(truth).any() else depth)
+            depth_picture = colorize_depth(depth, NEAR_M, far)
+            cv2.imwrite(str(out / 'frames' / f'{frame.index:04d}_depth.png'), depth_picture)
+            cv2.imwrite(
+                str(out / 'frames' / f'{frame.index:04d}_normals.png'), colorize_normals(normals)
+            )
+            rgb = as_rgb(frame.image, frame.encoding)
+            if frame.index % preview_every == 0 and len(preview_rows) < 4:
+                if truth is not None:
+                    truth_picture = colorize_depth(truth, NEAR_M, far)
+                else:
+                    truth_picture = np.zeros(PREVIEW_SIZE[::-1] + (3,), np.uint8)
+                truth_label = 'true depth' if truth is not None else 'no depth in the bag'
+                preview_rows.append(
+                    [
+                        labelled(
+                            np.ascontiguousarray(rgb[..., ::-1]),
+                            f'frame {frame.index}: camera',
+                            PREVIEW_SIZE,
+                        ),
+                        labelled(depth_picture, 'predicted depth', PREVIEW_SIZE),
+                        labelled(truth_picture, truth_label, PREVIEW_SIZE),
+                        labelled(colorize_normals(normals), 'predicted normals', PREVIEW_SIZE),
+                    ]
+                )
+            last = (frame, depth, out_camera)
+            progress.update()
+    if last is None:
+        raise DemoError(f'bag {source.path} has no usable frame on {source.topics.image}')
+    frame, depth, out_camera = last
+    points = backproject(depth, out_camera)
+    write_ply(
+        out / 'points_last_frame.ply',
+        points,
+        _colors(as_rgb(frame.image, frame.encoding), frame.camera, points),
+    )
+    cv2.imwrite(str(out / 'preview.png'), sheet(preview_rows))
+    scored = [r for r in records if 'abs_rel' in r]
+    mean = {'round_trip_ms': float(np.mean([r['round_trip_ms'] for r in records]))}
+    for key in DEPTH_METRICS if scored else ():
+        mean[key] = float(np.mean([r[key] for r in scored]))
+    return {
+        'name': out.name,
+        'bag': str(source.path),
+        'topics': dataclasses.asdict(source.topics),
         'frames': len(records),
-        'model': model_line.split(']: ', 1)[-1],
-        'untrained_model': 'untrained' in node_log.read_text(),
-        'backend': options.backend,
-        'camera': dataclasses.asdict(CAMERA),
+        'scored_frames': len(scored),
+        'camera': _camera_dict(frame.camera),
+        'output_camera': _camera_dict(out_camera),
         'mean': mean,
         'per_frame': records,
     }
+
+
+def _far(depth: np.ndarray) -> float:
+    """Far end of the colour scale: the 99th percentile of the valid depth (at least 1 m more)."""
+    valid = depth[np.isfinite(depth)]
+    if valid.size == 0:
+        return NEAR_M + 1.0
+    return max(float(np.percentile(valid, 99)), NEAR_M + 1.0)
+
+
+def _colors(rgb: np.ndarray, camera: PinholeCamera, points: np.ndarray) -> np.ndarray:
+    """Colour of each point: the camera pixel it projects to."""
+    pixels = np.rint(camera.project(np.nan_to_num(points, nan=1.0))).astype(int)
+    u = np.clip(pixels[..., 0], 0, camera.width - 1)
+    v = np.clip(pixels[..., 1], 0, camera.height - 1)
+    return rgb[v, u]
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -180,19 +334,33 @@ def _tail(path: Path, lines: int = 15) -> str:
         return '(no log)'
 
 
-def describe(summary: Dict[str, object], output: Optional[Path] = None) -> str:
-    """Return a few lines for the terminal: model, accuracy, timing, where the files are."""
-    mean = summary['mean']
-    lines = [
-        f'depth_node ran {summary["frames"]} frames: {summary["model"]}',
-        f'  against the true depth: abs rel {mean["abs_rel"]:.3f}, '
-        f'delta<1.25 {mean["delta1"]:.3f}, RMSE {mean["rmse"]:.2f} m',
-        f'  round trip (publish -> every output received): {mean["round_trip_ms"]:.0f} ms mean',
-    ]
+def describe(summary: Dict[str, Any], output: Optional[Path] = None) -> str:
+    """Return a few lines for the terminal: model, accuracy per bag, timing, output files."""
+    bags = summary['bags']
+    frames = sum(b['frames'] for b in bags)
+    lines = [f'depth_node replayed {len(bags)} bag(s), {frames} frames: {summary["model"]}']
+    for bag in bags:
+        mean = bag['mean']
+        camera = bag['camera']
+        size = f'{camera["width"]}x{camera["height"]}'
+        head = f'  {bag["name"]} ({bag["frames"]} frames, {size})'
+        if bag['scored_frames']:
+            lines.append(
+                f'{head} against the depth in the bag: abs rel {mean["abs_rel"]:.3f}, '
+                f'delta<1.25 {mean["delta1"]:.3f}, RMSE {mean["rmse"]:.2f} m; '
+                f'round trip {mean["round_trip_ms"]:.0f} ms mean'
+            )
+        else:
+            lines.append(
+                f'{head}: no depth in the bag to score against; '
+                f'round trip {mean["round_trip_ms"]:.0f} ms mean'
+            )
     if summary['untrained_model']:
-        lines.append(
-            '  note: the bundled model has untrained weights, so its depth is not meaningful yet'
-        )
+        lines.append('  note: the model has untrained weights, so its depth is not meaningful yet')
     if output is not None:
-        lines.append(f'  wrote {output}/preview.png, frames/, points_last_frame.ply, summary.json')
+        names = ', '.join(b['name'] for b in bags)
+        lines.append(
+            f'  wrote {output}/<bag>/ ({names}): preview.png, frames/, points_last_frame.ply, '
+            f'summary.json; all bags: {output}/summary.json'
+        )
     return '\n'.join(lines)

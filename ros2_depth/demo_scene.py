@@ -1,7 +1,8 @@
 """
 A procedural corridor, ray-cast in numpy, with exact depth.
 
-It is the demo's camera until a bag is bundled.
+A small scene for tests that need pictures with exact ground truth without the trainer's scene
+generator (the demo itself replays the sample bags of bags/).
 
 World frame: x right, y down, z along the corridor (the optical-frame convention), origin on the
 floor's centre line at eye height. The camera walks down the corridor, turning its head slowly.

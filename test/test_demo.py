@@ -1,4 +1,8 @@
-"""The demo's scene has exact depth, and `ros2-depth demo` runs the live node end to end."""
+"""
+The demo replays bags through the live node and scores its depth on the node's own grid.
+
+Also: the corridor test scene (ros2_depth.demo_scene) has exact depth.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from ros2_depth.camera_model import PinholeCamera
+import pytest
+from ros2_depth.bag_source import BagSource
+from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera
 from ros2_depth.cli import main as cli_main
+from ros2_depth.demo import as_rgb, bundled_bags, describe, resample_depth
 from ros2_depth.demo_scene import camera_pose, Corridor, render_depth, render_image
 from ros2_depth.geometry import backproject
+from ros2_depth.resources import share_directory
+from test_bag_source import make_camera, write_test_bag
 
 
 def test_corridor_depth_is_exact() -> None:
@@ -55,12 +63,86 @@ def test_corridor_image_is_deterministic_and_textured() -> None:
     assert first.dtype == np.uint8 and first.shape == (48, 64, 3) and first.std() > 20
 
 
-def test_demo_runs_the_live_node(tiny_model: Path, tmp_path: Path, capsys) -> None:
-    """Three frames through depth_node: files written, each frame scored against the true depth."""
+def test_resample_depth_samples_the_input_pixel_under_each_output_pixel() -> None:
+    """Output pixel u' reads input u = (u' - cx') fx / fx' + cx (nearest); off the image is NaN."""
+    camera = PinholeCamera(160, 120, 150.0, 140.0, 79.5, 59.5)
+    v, u = np.mgrid[0:120, 0:160]
+    depth = (1.0 + v * 1000 + u).astype(np.float32)
+    depth[7, 9] = np.nan
+    # The tiny model's grid: output pixel j sits on input pixel 2 j + 5.
+    out_camera = camera.resampled(ImageMap(AxisMap(2.0, 5.0), AxisMap(2.0, 5.0)), 80, 58)
+    grid = resample_depth(depth, camera, out_camera)
+    assert grid.shape == (58, 80) and grid.dtype == np.float32
+    np.testing.assert_array_equal(grid[:, :77], depth[5::2, 5::2][:58, :77])
+    assert np.isnan(grid[:, 78:]).all()  # 2 * 78 + 5 = 161 lies right of the image
+    assert np.isnan(grid[1, 2])  # input (7, 9): invalid stays invalid
+    # A fractional map rounds to the nearest input pixel centre.
+    out_camera = camera.resampled(ImageMap(AxisMap(1.5, 0.3), AxisMap(1.25, -0.2)), 100, 90)
+    grid = resample_depth(depth, camera, out_camera)
+    cols = np.floor(1.5 * np.arange(100) + 0.3 + 0.5).astype(int)
+    rows = np.floor(1.25 * np.arange(90) - 0.2 + 0.5).astype(int)
+    np.testing.assert_array_equal(grid, depth[rows[:, None], cols[None, :]])
+
+
+def test_as_rgb_reorders_every_colour_encoding() -> None:
+    """bgr8/bgra8 are reversed, alpha dropped, mono8 repeated."""
+    rgb = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    alpha = np.full((2, 3, 1), 255, np.uint8)
+    np.testing.assert_array_equal(as_rgb(rgb, 'rgb8'), rgb)
+    np.testing.assert_array_equal(as_rgb(rgb[..., ::-1], 'bgr8'), rgb)
+    np.testing.assert_array_equal(as_rgb(np.concatenate([rgb, alpha], 2), 'rgba8'), rgb)
+    np.testing.assert_array_equal(
+        as_rgb(np.concatenate([rgb[..., ::-1], alpha], 2), 'bgra8'), rgb
+    )
+    np.testing.assert_array_equal(as_rgb(rgb[..., 0], 'mono8'), np.repeat(rgb[..., :1], 3, 2))
+
+
+def test_bundled_bags_are_found_in_the_share_directory() -> None:
+    """The demo's default bags are the sample bags of share/ros2_depth/bags (or the checkout)."""
+    bags = bundled_bags()
+    assert len(bags) >= 2
+    assert all(bag.parent == share_directory() / 'bags' for bag in bags)
+    assert [bag.name for bag in bags] == sorted(bag.name for bag in bags)
+
+
+def test_describe_says_when_the_model_is_untrained() -> None:
+    """The terminal summary is honest about untrained weights and bags without depth."""
+    bag = {
+        'name': 'street',
+        'frames': 2,
+        'scored_frames': 0,
+        'camera': {'width': 320, 'height': 240},
+        'mean': {'round_trip_ms': 12.0},
+    }
+    summary = {'model': 'model light', 'untrained_model': True, 'bags': [bag]}
+    text = describe(summary)
+    assert 'untrained weights' in text and 'no depth in the bag' in text
+    summary['untrained_model'] = False
+    assert 'untrained' not in describe(summary)
+
+
+def test_demo_reports_a_bad_bag_in_one_line(tmp_path: Path, caplog) -> None:
+    """A missing bag stops the demo before the node starts, with the reason on one line."""
+    code = cli_main(['demo', '--bag', str(tmp_path / 'missing'), '--output', str(tmp_path / 'o')])
+    assert code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == 'ERROR']
+    assert len(errors) == 1 and 'missing does not exist' in errors[0] and '\n' not in errors[0]
+    assert not (tmp_path / 'o' / 'depth_node.log').exists()
+
+
+def test_demo_replays_bags_through_the_live_node(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Two bags through depth_node with their stamps: files per bag, every frame scored."""
+    bag = write_test_bag(tmp_path / 'walk', frames=4, camera=make_camera(320, 240))
     out = tmp_path / 'demo'
     code = cli_main(
         [
             'demo',
+            '--bag',
+            str(bag),
+            '--bag',
+            str(bag),
             '--model',
             str(tiny_model),
             '--frames',
@@ -75,13 +157,21 @@ def test_demo_runs_the_live_node(tiny_model: Path, tmp_path: Path, capsys) -> No
     )
     assert code == 0
     summary = json.loads((out / 'summary.json').read_text())
-    assert summary['frames'] == 3 and len(summary['per_frame']) == 3
-    assert summary['model'].startswith('model tiny')
-    for record in summary['per_frame']:
-        assert 0 < record['abs_rel'] < 10 and 0 <= record['delta1'] <= 1
-    preview = cv2.imread(str(out / 'preview.png'))
-    assert preview is not None and preview.shape[1] == 4 * 320 + 3 * 4
-    assert len(list((out / 'frames').glob('*_depth.png'))) == 3
-    header = (out / 'points_last_frame.ply').read_bytes()[:200].decode('ascii', 'ignore')
-    assert header.startswith('ply') and 'element vertex' in header
+    assert summary['model'].startswith('model tiny') and summary['untrained_model'] is False
+    assert [b['name'] for b in summary['bags']] == ['walk', 'walk_2']
+    with BagSource(bag) as source:
+        stamps = [f'{f.stamp[0]}.{f.stamp[1]:09d}' for f in source][:3]
+    for name in ('walk', 'walk_2'):
+        per_bag = json.loads((out / name / 'summary.json').read_text())
+        assert per_bag['frames'] == 3 and per_bag['scored_frames'] == 3
+        assert per_bag['topics']['depth'] == '/cam/depth_gt/image'
+        assert per_bag['output_camera']['width'] == 147 and per_bag['camera']['width'] == 320
+        assert [r['stamp'] for r in per_bag['per_frame']] == stamps
+        for record in per_bag['per_frame']:
+            assert 0 < record['abs_rel'] < 10 and 0 <= record['delta1'] <= 1
+        preview = cv2.imread(str(out / name / 'preview.png'))
+        assert preview is not None and preview.shape[1] == 4 * 320 + 3 * 4
+        assert len(list((out / name / 'frames').glob('*_depth.png'))) == 3
+        header = (out / name / 'points_last_frame.ply').read_bytes()[:200]
+        assert header.startswith(b'ply') and b'element vertex' in header
     assert 'abs rel' in capsys.readouterr().out

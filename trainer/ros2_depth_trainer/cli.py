@@ -17,6 +17,10 @@ from typing import List, Optional
 # Command name -> module implementing it.
 COMMANDS = {
     'export': 'ros2_depth_trainer.export_command',
+    'synth': 'ros2_depth_trainer.synth_command',
+    'train': 'ros2_depth_trainer.train_command',
+    'synth-bag': 'ros2_depth_trainer.synth_bag_command',
+    'evaluate': 'ros2_depth_trainer.evaluate_command',
 }
 
 

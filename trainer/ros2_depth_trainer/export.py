@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from ros2_depth.model_spec import file_sha256, InputSpec, ModelSpec, OutputGrid, OutputSpec
 from ros2_depth_trainer.checkpoint import load_checkpoint
-from ros2_depth_trainer.models import build_model, Eigen15, get_config
+from ros2_depth_trainer.models import build_model, get_config, Model, ModelConfig, ModelSource
 import torch
 from torch import nn, Tensor
 
@@ -26,6 +26,9 @@ INPUT_SCALE = 1.0 / 255.0
 DEPTH_RANGE = (0.1, 20.0)
 VERIFY_ATOL = 1e-3
 VERIFY_THREADS = 2
+# Families whose networks take one image, as the sidecar describes; the semantic-labels model
+# also takes depth and normals maps, which the runtime does not produce as inputs.
+EXPORTABLE_FAMILIES = ('eigen14', 'eigen15')
 
 
 class ExportError(RuntimeError):
@@ -35,7 +38,7 @@ class ExportError(RuntimeError):
 class _TupleOutputs(nn.Module):
     """Return the model's outputs as a tuple in task order, for tracing."""
 
-    def __init__(self, model: Eigen15) -> None:
+    def __init__(self, model: Model) -> None:
         super().__init__()
         self.model = model
         self.tasks = tuple(model.config.tasks)
@@ -45,34 +48,47 @@ class _TupleOutputs(nn.Module):
         return tuple(outputs[task] for task in self.tasks)
 
 
-def seeded_model(variant: str, seed: int) -> Eigen15:
-    """Build ``variant`` with weights drawn from ``seed``; the global RNG state is kept."""
+def seeded_model(variant: ModelSource, seed: int) -> Model:
+    """Build ``variant`` (a name or config) with weights drawn from ``seed``; keep the RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build_model(variant)
 
 
+def check_exportable(config: ModelConfig) -> None:
+    """Raise ExportError for a model the sidecar cannot describe (not a single-image input)."""
+    if config.family not in EXPORTABLE_FAMILIES:
+        raise ExportError(f'{config.name} is not exportable: the {config.family!r} family takes '
+                          'inputs besides the image, and the sidecar describes one image input '
+                          f'(exportable families: {", ".join(EXPORTABLE_FAMILIES)})')
+
+
 def model_for_export(variant: Optional[str], seed: int,
-                     checkpoint: Optional[Path] = None) -> Tuple[Eigen15, bool]:
+                     checkpoint: Optional[Path] = None) -> Tuple[Model, bool]:
     """Return (model in eval mode, trained): from ``checkpoint``, else the seeded init."""
     if checkpoint is None:
         if variant is None:
             raise ExportError('give a model variant or a checkpoint')
+        try:
+            check_exportable(get_config(variant))
+        except ValueError as exc:
+            raise ExportError(str(exc)) from None
         model = seeded_model(variant, seed)
         _log.info('exporting the untrained %s initialisation (seed %d)', model.config.name, seed)
         return model.eval(), False
     config, state, _ = load_checkpoint(checkpoint)
+    check_exportable(config)
     if variant is not None and get_config(variant) != config:
         raise ExportError(f'checkpoint {checkpoint} holds a {config.name} model whose config '
                           f'differs from variant {variant!r}; leave the variant out to use the '
                           'checkpoint config')
-    model = Eigen15(config)
+    model = build_model(config)
     model.load_state_dict(state)
     _log.info('exporting %s from checkpoint %s', config.name, checkpoint)
     return model.eval(), True
 
 
-def onnx_bytes(model: Eigen15) -> bytes:
+def onnx_bytes(model: Model) -> bytes:
     """Trace the model (eval mode, static 1x3xHxW input) and return the ONNX file's bytes."""
     config = model.config
     dummy = torch.zeros(1, 3, config.input_height, config.input_width)
@@ -99,7 +115,7 @@ def git_revision(directory: Optional[Path] = None) -> str:
     return result.stdout.strip() if result.returncode == 0 else ''
 
 
-def verify_onnx(model: Eigen15, onnx_path: Path, seed: int = 0,
+def verify_onnx(model: Model, onnx_path: Path, seed: int = 0,
                 atol: float = VERIFY_ATOL) -> Dict[str, float]:
     """Run the ONNX file and the model on one random input; return max |diff| per output."""
     import onnx
@@ -124,7 +140,7 @@ def verify_onnx(model: Eigen15, onnx_path: Path, seed: int = 0,
     return diffs
 
 
-def _output_specs(model: Eigen15) -> Dict[str, OutputSpec]:
+def _output_specs(model: Model) -> Dict[str, OutputSpec]:
     height, width = model.output_size
     specs: Dict[str, OutputSpec] = {}
     for task, channels in model.config.task_channels.items():
@@ -134,12 +150,12 @@ def _output_specs(model: Eigen15) -> Dict[str, OutputSpec]:
         elif task == 'normals':
             specs[task] = OutputSpec(name=task, kind='normals', height=height, width=width,
                                      channels=channels, units='')
-        else:  # pragma: no cover - Eigen15Config validates the task names
+        else:  # pragma: no cover - check_exportable admits depth and normals models only
             raise ExportError(f'no sidecar description for task {task!r}')
     return specs
 
 
-def model_spec(model: Eigen15, onnx_file: str, onnx_sha256: str, trained: bool,
+def model_spec(model: Model, onnx_file: str, onnx_sha256: str, trained: bool,
                seed: Optional[int] = None, revision: str = '') -> ModelSpec:
     """Describe an exported model: input, outputs, output grid, config, ONNX file and hash."""
     config = model.config
@@ -150,8 +166,8 @@ def model_spec(model: Eigen15, onnx_file: str, onnx_sha256: str, trained: bool,
     else:
         state = (f'UNTRAINED seeded initialisation (seed {seed}): its outputs are meaningless, '
                  'for pipeline tests only')
-    description = (f'Eigen & Fergus 2015 three-scale network ({config.backbone} scale 1) '
-                   f'predicting {" and ".join(config.tasks)} at {out_h}x{out_w} from a '
+    description = (f'{config.description} predicting {" and ".join(config.tasks)} at '
+                   f'{out_h}x{out_w} from a '
                    f'{config.input_height}x{config.input_width} RGB crop; depth is ln(metres); '
                    f'{state}.')
     return ModelSpec(

@@ -13,7 +13,8 @@ from ros2_depth.model_spec import file_sha256, load_spec, ModelSpecError
 from ros2_depth_trainer import cli
 from ros2_depth_trainer.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ros2_depth_trainer.export import export_model, ExportError, seeded_model
-from ros2_depth_trainer.models import Eigen15Config, VARIANTS
+from ros2_depth_trainer.models import (
+    build_model, Eigen14, Eigen14Config, Eigen15Config, Eigen15Semantic, SemanticConfig, VARIANTS)
 import torch
 
 
@@ -39,7 +40,7 @@ def test_onnx_graph_interface(exported: Path) -> None:
               for v in list(model.graph.input) + list(model.graph.output)}
     assert shapes == {'image': [1, 3, 228, 304], 'depth': [1, 1, 109, 147],
                       'normals': [1, 3, 109, 147]}
-    assert exported.stat().st_size < 12.5e6
+    assert exported.stat().st_size < 10e6
 
 
 def test_onnx_matches_torch(exported: Path) -> None:
@@ -121,3 +122,66 @@ def test_export_rejects_bad_output_name(tmp_path: Path) -> None:
         export_model(tmp_path / 'model.bin', variant='light')
     assert cli.main(['export', '--output', str(tmp_path / 'model.bin')]) == 1
     assert not list(tmp_path.iterdir())
+
+
+def test_checkpoints_rebuild_every_family(tmp_path: Path) -> None:
+    configs = {
+        Eigen14: Eigen14Config(fc_hidden=8),
+        type(seeded_model('light', 0)): VARIANTS['light'],
+        Eigen15Semantic: SemanticConfig(backbone='light', num_classes=4, fc_hidden=8),
+    }
+    for index, (cls, config) in enumerate(configs.items()):
+        model = seeded_model(config, index)
+        path = tmp_path / f'{config.family}.pt'
+        save_checkpoint(path, model)
+        loaded, state, _ = load_checkpoint(path)
+        assert loaded == config and type(loaded) is type(config)
+        rebuilt = build_model(loaded)
+        assert type(rebuilt) is cls
+        rebuilt.load_state_dict(state)  # strict: the same layers
+        assert all(torch.equal(v, model.state_dict()[k]) for k, v in rebuilt.state_dict().items())
+
+
+def test_checkpoint_without_family_is_eigen15(tmp_path: Path) -> None:
+    """A checkpoint written before there were families (and scale3_fine_channels) still loads."""
+    legacy = {'backbone': 'light', 'fc_hidden': 256, 'coarse_channels': 16, 'fine_channels': 64,
+              'light_channels': [32, 64, 128, 256], 'tasks': ['depth', 'normals']}
+    model = build_model(legacy)
+    torch.save({'format': 'ros2_depth_trainer/checkpoint', 'format_version': 1,
+                'model_config': legacy, 'model_state': model.state_dict()}, tmp_path / 'old.pt')
+    config, state, _ = load_checkpoint(tmp_path / 'old.pt')
+    assert isinstance(config, Eigen15Config) and config.scale3_hidden_channels == 64
+    build_model(config).load_state_dict(state)
+
+
+def test_eigen14_export(tmp_path: Path) -> None:
+    """The 2014 network exports (here with a small FC) with its own grid and output size."""
+    model = seeded_model(Eigen14Config(fc_hidden=32), 5).eval()
+    save_checkpoint(tmp_path / 'eigen14.pt', model)
+    spec = export_model(tmp_path / 'eigen14.onnx', checkpoint=tmp_path / 'eigen14.pt')
+    assert spec.name == 'eigen14' and spec.description.startswith('Eigen et al. 2014')
+    assert list(spec.outputs) == ['depth']
+    depth = spec.outputs['depth']
+    assert (depth.kind, depth.encoding, depth.units, depth.height, depth.width) == \
+        ('depth', 'log', 'm', 55, 74)
+    grid = spec.output_grid
+    assert (grid.scale_x, grid.offset_x, grid.scale_y, grid.offset_y) == (4.0, 5.0, 4.0, 5.0)
+    assert load_spec(tmp_path / 'eigen14.json').model_config['family'] == 'eigen14'
+    image = torch.randn(1, 3, 228, 304, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(image)['depth'].numpy()
+    (got,) = _session(tmp_path / 'eigen14.onnx').run(['depth'], {'image': image.numpy()})
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+
+
+def test_semantic_model_is_not_exported(tmp_path: Path) -> None:
+    """It needs depth and normals inputs, which the one-input sidecar cannot describe."""
+    with pytest.raises(ExportError, match='not exportable'):
+        export_model(tmp_path / 'labels.onnx', variant='semantic-vgg16-40')
+    model = seeded_model(SemanticConfig(backbone='light', num_classes=4, fc_hidden=8), 0)
+    save_checkpoint(tmp_path / 'labels.pt', model)
+    with pytest.raises(ExportError, match='not exportable'):
+        export_model(tmp_path / 'labels.onnx', checkpoint=tmp_path / 'labels.pt')
+    assert cli.main(['export', '--variant', 'semantic-alexnet-4',
+                     '--output', str(tmp_path / 'labels.onnx')]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['labels.pt']

@@ -15,6 +15,10 @@ models), as summarised in the team's reference notes (papers-metrics-tensorrt.md
   replaced by every task's scale-2 prediction (nearest x2, crop ``[:-1, :-1]``), then per task
   2 x (conv 5x5, 64 + ReLU) and a conv 5x5 to the task's channels.
 
+The widths are settings (``Eigen15Config``); the 'light' variant narrows them to run on a CPU.
+The AlexNet backbone and the helpers here are shared with the 2014 network (``eigen14``) and the
+semantic-labels model (``semantic``).
+
 Depth is predicted as the natural log of metres; normals are L2-normalised per pixel. The module
 takes and returns tensors only: no files, devices or preprocessing inside. Inputs are RGB,
 scaled to [0, 1] and normalised with ``config.mean`` and ``config.std``.
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn, Tensor
@@ -40,13 +44,41 @@ UPSAMPLE_FACTOR = 4  # scale 1 -> scale 2
 UPSAMPLE_KERNEL = 2 * UPSAMPLE_FACTOR - 1  # the triangle (bilinear) kernel, 7x7
 UPSAMPLE_CROP = 2  # rows and columns dropped at the top and left after the transposed conv
 NORMALS_EPS = 1e-6
+FINAL_OUTPUT = 'final'  # the name of ``forward``'s output in ``output_grid``
 
 _PASSIVE_LAYERS = (nn.ReLU, nn.LocalResponseNorm, nn.Dropout, nn.Identity)
+
+
+def family_field(family: str) -> Any:
+    """
+    Return the dataclass field that names a config's model family.
+
+    The field is not an ``__init__`` argument: it is fixed per config class, written by
+    ``dataclasses.asdict`` (so checkpoints and sidecars say which network they hold) and
+    checked, then dropped, by ``from_dict``.
+    """
+    return dataclasses.field(default=family, init=False)
+
+
+def dataclass_from_dict(cls: Any, data: Mapping[str, Any]) -> Any:
+    """Build the dataclass ``cls`` from ``asdict`` output, checking its ``family`` entry."""
+    data = dict(data)
+    family = data.pop('family', cls.FAMILY)
+    if family != cls.FAMILY:
+        raise ValueError(f'a {family!r} config cannot build a {cls.__name__} '
+                         f'(family {cls.FAMILY!r})')
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f'unknown {cls.__name__} fields: {unknown}')
+    return cls(**data)
 
 
 @dataclasses.dataclass(frozen=True)
 class Eigen15Config:
     """Every setting that fixes the network's layers; saved in checkpoints and sidecars."""
+
+    FAMILY = 'eigen15'  # not annotated, so not a field: see ``family``
 
     backbone: str = 'vgg16'
     fc_hidden: int = 4096
@@ -57,18 +89,23 @@ class Eigen15Config:
     dropout: float = 0.5
     scale2_channels: int = 96  # conv_s2_1
     scale3_channels: int = 64  # conv_s3_1 (its first maps are replaced by the predictions)
-    fine_channels: int = 64  # hidden width of the per-task 5x5 stacks at scales 2 and 3
+    fine_channels: int = 64  # hidden width of the per-task 5x5 stacks at scale 2
+    scale3_fine_channels: Optional[int] = None  # the same at scale 3; None: fine_channels
     light_channels: Tuple[int, ...] = (32, 64, 128, 256)  # 'light': 3x3 stride-2 convs
     light_feature_channels: int = 16  # 'light': 1x1 bottleneck before the FC layers
     mean: Tuple[float, float, float] = IMAGENET_MEAN
     std: Tuple[float, float, float] = IMAGENET_STD
+    family: str = family_field(FAMILY)
 
     def __post_init__(self) -> None:
         """Turn sequences into tuples (JSON gives lists) and reject impossible settings."""
         for name in ('tasks', 'light_channels', 'mean', 'std'):
             object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.backbone not in BACKBONES:
-            raise ValueError(f'backbone must be one of {BACKBONES}, got {self.backbone!r}')
+        check_backbone_settings(self.backbone, self.light_channels, self.light_feature_channels)
+        widths = (self.fc_hidden, self.coarse_channels, self.scale2_channels,
+                  self.scale3_channels, self.fine_channels, self.scale3_hidden_channels)
+        if min(widths) < 1:
+            raise ValueError(f'layer widths must be positive, got {widths}')
         if not self.tasks or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f'tasks must be distinct and non-empty, got {self.tasks}')
         unknown = [t for t in self.tasks if t not in TASK_CHANNELS]
@@ -84,16 +121,24 @@ class Eigen15Config:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Eigen15Config:
         """Rebuild a config from ``dataclasses.asdict`` output (a checkpoint or a sidecar)."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f'unknown Eigen15Config fields: {unknown}')
-        return cls(**dict(data))
+        return dataclass_from_dict(cls, data)
 
     @property
     def name(self) -> str:
         """Return the short model name, e.g. 'eigen15-light'."""
         return f'eigen15-{self.backbone}'
+
+    @property
+    def description(self) -> str:
+        """Return one line naming the network, for sidecars and logs."""
+        return f'Eigen & Fergus 2015 three-scale network ({self.backbone} scale 1)'
+
+    @property
+    def scale3_hidden_channels(self) -> int:
+        """Return the hidden width of the scale-3 stacks."""
+        if self.scale3_fine_channels is None:
+            return self.fine_channels
+        return self.scale3_fine_channels
 
     @property
     def task_channels(self) -> Dict[str, int]:
@@ -189,18 +234,43 @@ def _alexnet_lrn() -> nn.LocalResponseNorm:
     return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
 
 
-def build_backbone(config: Eigen15Config) -> nn.Sequential:
-    """Return the scale-1 convolutional feature extractor for ``config.backbone``."""
+def check_backbone_settings(backbone: str, light_channels: Tuple[int, ...],
+                            light_feature_channels: int) -> None:
+    """Raise ValueError for an unknown backbone or impossible 'light' widths."""
+    if backbone not in BACKBONES:
+        raise ValueError(f'backbone must be one of {BACKBONES}, got {backbone!r}')
+    if not light_channels or min(light_channels) < 1 or light_feature_channels < 1:
+        raise ValueError('light_channels must be non-empty and positive, '
+                         'light_feature_channels positive')
+
+
+def alexnet_features() -> nn.Sequential:
+    """
+    Return the authors' AlexNet-style convolutions: 256 x 6 x 8 features from 228 x 304.
+
+    As in the 2014 release: conv 11x11/4 (96) -> max-pool 3x3/2 -> ReLU -> LRN; conv 5x5 (256)
+    -> pool 3x3/2 -> ReLU -> LRN; conv 3x3 (384) -> ReLU; 3x3 (384) -> ReLU; 3x3 (256) -> pool
+    3x3/2 -> ReLU. conv1 is a "valid" strided conv with cuda-convnet style centred padding, i.e.
+    padding 2 here (56 x 75 from 228 x 304); no grouped convolutions.
+    """
+    return nn.Sequential(
+        _conv(3, 96, 11, stride=4, padding=2), nn.MaxPool2d(3, 2), _relu(), _alexnet_lrn(),
+        _conv(96, 256, 5, padding=2), nn.MaxPool2d(3, 2), _relu(), _alexnet_lrn(),
+        _conv(256, 384, 3, padding=1), _relu(),
+        _conv(384, 384, 3, padding=1), _relu(),
+        _conv(384, 256, 3, padding=1), nn.MaxPool2d(3, 2), _relu(),
+    )
+
+
+def build_backbone(config: Any) -> nn.Sequential:
+    """
+    Return the scale-1 convolutional feature extractor for ``config.backbone``.
+
+    ``config`` is any config with ``backbone``, ``light_channels`` and
+    ``light_feature_channels`` (``Eigen15Config``, ``SemanticConfig``).
+    """
     if config.backbone == 'alexnet':
-        # Eigen 2014 release: conv1 is a "valid" strided conv with cuda-convnet style centred
-        # padding, i.e. padding 2 here (56 x 75 from 228 x 304); no grouped convolutions.
-        return nn.Sequential(
-            _conv(3, 96, 11, stride=4, padding=2), _relu(), nn.MaxPool2d(3, 2), _alexnet_lrn(),
-            _conv(96, 256, 5, padding=2), _relu(), nn.MaxPool2d(3, 2), _alexnet_lrn(),
-            _conv(256, 384, 3, padding=1), _relu(),
-            _conv(384, 384, 3, padding=1), _relu(),
-            _conv(384, 256, 3, padding=1), _relu(), nn.MaxPool2d(3, 2),
-        )
+        return alexnet_features()
     if config.backbone == 'vgg16':
         # The layer order (and so the state_dict keys) of torchvision's vgg16().features, except
         # that conv1_1 and conv1_2 are "valid" as in the authors' model: 512 x 7 x 9 features.
@@ -231,6 +301,44 @@ def triangle_kernel(factor: int) -> Tensor:
     return taps[:, None] * taps[None, :]
 
 
+def coarse_grid(height: int, width: int) -> Tuple[int, int]:
+    """
+    Return the smallest coarse grid whose x4 upsampling covers ``height`` x ``width``.
+
+    The transposed conv gives 4 (n - 1) + 7 samples, of which ``UPSAMPLE_CROP`` are dropped at
+    the start: 14 x 19 for the 55 x 74 scale-2 grid (cropped [2:-2, 2:-3] as in the authors'
+    code).
+    """
+    return tuple(  # type: ignore[return-value]
+        math.ceil((n + UPSAMPLE_CROP - UPSAMPLE_KERNEL) / UPSAMPLE_FACTOR) + 1
+        for n in (height, width))
+
+
+def upsample_to_scale3(x: Tensor, size: Tuple[int, int]) -> Tensor:
+    """Upsample scale-2 maps to scale 3 as the authors do: nearest x2, keep ``size``."""
+    return F.interpolate(x, scale_factor=2.0, mode='nearest')[:, :, :size[0], :size[1]]
+
+
+def fine_stack(in_channels: int, width: int, hidden: int, out_channels: int) -> nn.Sequential:
+    """Return ``hidden`` x (conv 5x5 'same' + ReLU), then a linear conv 5x5 to the output."""
+    layers: List[nn.Module] = []
+    for _ in range(hidden):
+        layers += [_conv(in_channels, width, 5, padding=2), _relu()]
+        in_channels = width
+    layers.append(_conv(in_channels, out_channels, 5, padding=2))
+    return nn.Sequential(*layers)
+
+
+def scale_front(in_channels: int, out_channels: int, pool_stride: int,
+                relu: bool = True) -> nn.Sequential:
+    """Return a scale-2/3 first layer: conv 9x9/2 (padding 1), [ReLU], max-pool 3x3."""
+    layers: List[nn.Module] = [_conv(in_channels, out_channels, 9, stride=2, padding=1)]
+    if relu:
+        layers.append(_relu())
+    layers.append(nn.MaxPool2d(3, pool_stride))
+    return nn.Sequential(*layers)
+
+
 class FixedBilinearUpsample(nn.Module):
     """Fixed bilinear upsampling as in the authors' code: a transposed conv, then a crop."""
 
@@ -250,16 +358,6 @@ class FixedBilinearUpsample(nn.Module):
         y = F.conv_transpose2d(x, self.kernel, stride=self.factor, groups=self.channels)
         top = left = self.crop
         return y[:, :, top:top + self.out_size[0], left:left + self.out_size[1]]
-
-
-def _fine_stack(in_channels: int, width: int, hidden: int, out_channels: int) -> nn.Sequential:
-    """Return ``hidden`` x (conv 5x5 'same' + ReLU), then a linear conv 5x5 to the output."""
-    layers: List[nn.Module] = []
-    for _ in range(hidden):
-        layers += [_conv(in_channels, width, 5, padding=2), _relu()]
-        in_channels = width
-    layers.append(_conv(in_channels, out_channels, 5, padding=2))
-    return nn.Sequential(*layers)
 
 
 def unit_normals(x: Tensor) -> Tensor:
@@ -287,10 +385,8 @@ class Eigen15(nn.Module):
         self.backbone_shape = (feat_c, feat_h, feat_w)
 
         # Scale 2 and 3 front ends, shared by all tasks.
-        self.scale2_front = nn.Sequential(
-            _conv(3, config.scale2_channels, 9, stride=2, padding=1), _relu(), nn.MaxPool2d(3, 2))
-        self.scale3_front = nn.Sequential(
-            _conv(3, config.scale3_channels, 9, stride=2, padding=1), _relu(), nn.MaxPool2d(3, 1))
+        self.scale2_front = scale_front(3, config.scale2_channels, 2)
+        self.scale3_front = scale_front(3, config.scale3_channels, 1)
         _, h2, w2 = layers_output_shape(self.scale2_front, 3, height, width)
         _, h3, w3 = layers_output_shape(self.scale3_front, 3, height, width)
         if 2 * h2 < h3 or 2 * w2 < w3:
@@ -298,11 +394,7 @@ class Eigen15(nn.Module):
         self.scale2_size = (h2, w2)
         self.scale3_size = (h3, w3)
 
-        # Coarse grid: the smallest whose x4 upsampling covers the scale-2 grid after the crop
-        # (14 x 19 for a 228 x 304 input, cropped [2:-2, 2:-3] as in the authors' code).
-        self.coarse_size = tuple(
-            math.ceil((n + UPSAMPLE_CROP - UPSAMPLE_KERNEL) / UPSAMPLE_FACTOR) + 1
-            for n in (h2, w2))
+        self.coarse_size = coarse_grid(h2, w2)
         coarse_c = config.coarse_channels
         self.fc1 = nn.Linear(feat_c * feat_h * feat_w, config.fc_hidden)
         self.fc_dropout = nn.Dropout(config.dropout)
@@ -313,10 +405,10 @@ class Eigen15(nn.Module):
         # Per-task stacks.
         s2_in = coarse_c + config.scale2_channels
         self.scale2_heads = nn.ModuleDict({
-            task: _fine_stack(s2_in, config.fine_channels, 3, channels)
+            task: fine_stack(s2_in, config.fine_channels, 3, channels)
             for task, channels in task_channels.items()})
         self.scale3_heads = nn.ModuleDict({
-            task: _fine_stack(config.scale3_channels, config.fine_channels, 2, channels)
+            task: fine_stack(config.scale3_channels, config.scale3_hidden_channels, 2, channels)
             for task, channels in task_channels.items()})
         if 'depth' in task_channels:
             self.depth_bias = nn.Parameter(torch.zeros(1, h2, w2))
@@ -328,10 +420,19 @@ class Eigen15(nn.Module):
         """Return (height, width) of the output maps: 109 x 147 for a 228 x 304 input."""
         return self.scale3_size
 
-    def output_grid(self) -> AffineGrid:
-        """Return the output-to-input pixel-centre map, derived from the scale-3 layers."""
+    def output_grid(self, output: str = FINAL_OUTPUT) -> AffineGrid:
+        """
+        Return an output's output-to-input pixel-centre map, derived from its layers.
+
+        ``output`` is 'final' (scale 3: 2 x + 5) or 'scale2' (4 x + 5).
+        """
         task = self.config.tasks[0]
-        return layers_affine_map([self.scale3_front, self.scale3_heads[task]])
+        if output == FINAL_OUTPUT:
+            return layers_affine_map([self.scale3_front, self.scale3_heads[task]])
+        if output == 'scale2':
+            return layers_affine_map([self.scale2_front, self.scale2_heads[task]])
+        raise ValueError(f'{self.config.name} has no output {output!r}; it has '
+                         f"{FINAL_OUTPUT!r} and 'scale2'")
 
     def coarse(self, image: Tensor) -> Tensor:
         """Run scale 1: (N, 3, H, W) -> (N, coarse_channels, 55, 74) upsampled features."""
@@ -341,8 +442,8 @@ class Eigen15(nn.Module):
         coarse = coarse.reshape(-1, self.config.coarse_channels, *self.coarse_size)
         return self.upsample(coarse)
 
-    def forward_scales(self, image: Tensor) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
-        """Return the scale-2 (55 x 74) and scale-3 (109 x 147) predictions, keyed by task."""
+    def forward_scale2(self, image: Tensor) -> Dict[str, Tensor]:
+        """Return the scale-2 (55 x 74) predictions, keyed by task, without running scale 3."""
         s2_input = torch.cat([self.coarse(image), self.scale2_front(image)], dim=1)
         scale2: Dict[str, Tensor] = {}
         for task, head in self.scale2_heads.items():
@@ -352,11 +453,17 @@ class Eigen15(nn.Module):
             elif task == 'normals':
                 pred = unit_normals(pred)
             scale2[task] = pred
+        return scale2
 
-        h3, w3 = self.scale3_size
-        upsampled = [
-            F.interpolate(scale2[task], scale_factor=2.0, mode='nearest')[:, :, :h3, :w3]
-            for task in self.config.tasks]
+    def forward_outputs(self, image: Tensor) -> Dict[str, Dict[str, Tensor]]:
+        """Return the intermediate outputs by name: {'scale2': {task: map}} (first stage)."""
+        return {'scale2': self.forward_scale2(image)}
+
+    def forward_scales(self, image: Tensor) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+        """Return the scale-2 (55 x 74) and scale-3 (109 x 147) predictions, keyed by task."""
+        scale2 = self.forward_scale2(image)
+        upsampled = [upsample_to_scale3(scale2[task], self.scale3_size)
+                     for task in self.config.tasks]
         features = self.scale3_front(image)[:, self.num_predicted:]
         s3_input = torch.cat(upsampled + [features], dim=1)
         scale3: Dict[str, Tensor] = {}

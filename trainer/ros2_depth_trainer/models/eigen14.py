@@ -1,0 +1,175 @@
+"""
+Eigen, Puhrsch & Fergus (NIPS 2014) coarse + fine depth network, NYU form, in pure torch.
+
+The layout follows the authors' released Theano code (``models/depth.{conf,py}`` of the 2014 NYU
+release), as summarised in the team's reference notes (papers-metrics-tensorrt.md, section 1):
+
+* Coarse: the AlexNet-style convolutions (``eigen15.alexnet_features``: 256 x 6 x 8 features
+  from 228 x 304), x 0.01, FC 4096 + ReLU + dropout 0.5, FC 4070 = 55 x 74, linear.
+* Fine: conv 9x9/2 + ReLU, max-pool 3x3/2 to 55 x 74 (63 maps), the coarse map concatenated
+  as channel 0 (the authors overwrite channel 0 of 64 pooled maps, so the layout of conv 2's
+  weights is theirs), conv 5x5 (64) + ReLU, conv 5x5 to 1 channel, linear.
+
+Depth scale: the authors' network predicts ln(depth) / sigma with sigma = 0.4572 (the standard
+deviation of NYU log-depths), and its fine stack reads the coarse prediction in those units.
+This module keeps that parameterisation inside (``Eigen14Config.log_depth_std``) and multiplies
+by sigma at its boundary, so every output is the natural log of metres, like Eigen15's, and
+the losses and the export need no special case. Setting ``log_depth_std`` to 1 removes it.
+
+Input: one normalisation for both stacks (``config.mean``/``config.std``, by default the
+authors' grey statistics of the fine stack, 109.3 +- 76.2 on 0..255). The authors fed the
+coarse stack ``pixels - 128`` instead; the two differ by an affine map that the first
+convolution can absorb (except in its zero padding). No files, devices or preprocessing inside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Iterator, Mapping, Tuple
+
+from ros2_depth_trainer.models.eigen15 import (
+    AffineGrid, alexnet_features, dataclass_from_dict, family_field, FEATURE_SCALE, FINAL_OUTPUT,
+    fine_stack, layers_affine_map, layers_output_shape, scale_front)
+import torch
+from torch import nn, Tensor
+from torch.nn import functional as F
+
+AUTHORS_LOG_DEPTH_STD = 0.45723134  # NYU log-depth standard deviation, 2014 release
+AUTHORS_GREY_MEAN = 109.31410628 / 255.0  # the fine stack's input statistics, 2014 release
+AUTHORS_GREY_STD = 76.18328376 / 255.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Eigen14Config:
+    """Every setting that fixes the 2014 network's layers; saved in checkpoints and sidecars."""
+
+    FAMILY = 'eigen14'  # not annotated, so not a field: see ``family``
+
+    input_height: int = 228
+    input_width: int = 304
+    fc_hidden: int = 4096
+    dropout: float = 0.5
+    fine_channels: int = 64  # width of fine conv 2; conv 1 gives one map fewer (the coarse one)
+    log_depth_std: float = AUTHORS_LOG_DEPTH_STD  # raw outputs are ln(metres) / log_depth_std
+    mean: Tuple[float, float, float] = (AUTHORS_GREY_MEAN,) * 3
+    std: Tuple[float, float, float] = (AUTHORS_GREY_STD,) * 3
+    family: str = family_field(FAMILY)
+
+    def __post_init__(self) -> None:
+        """Turn sequences into tuples (JSON gives lists) and reject impossible settings."""
+        for name in ('mean', 'std'):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.fc_hidden < 1 or self.fine_channels < 2:
+            raise ValueError('fc_hidden must be positive and fine_channels at least 2')
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
+        if not self.log_depth_std > 0.0:
+            raise ValueError(f'log_depth_std must be positive, got {self.log_depth_std}')
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ValueError('mean and std need three values each, std positive')
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Eigen14Config:
+        """Rebuild a config from ``dataclasses.asdict`` output (a checkpoint or a sidecar)."""
+        return dataclass_from_dict(cls, data)
+
+    @property
+    def name(self) -> str:
+        """Return the short model name."""
+        return 'eigen14'
+
+    @property
+    def description(self) -> str:
+        """Return one line naming the network, for sidecars and logs."""
+        return 'Eigen et al. 2014 coarse + fine network (AlexNet coarse stack)'
+
+    @property
+    def tasks(self) -> Tuple[str, ...]:
+        """Return the predicted maps: depth only."""
+        return ('depth',)
+
+    @property
+    def task_channels(self) -> Dict[str, int]:
+        """Return the output channels of each task."""
+        return {'depth': 1}
+
+
+class Eigen14(nn.Module):
+    """The 2014 coarse + fine network; ``forward`` returns the fine 55 x 74 log-depth."""
+
+    def __init__(self, config: Eigen14Config) -> None:
+        """Build every layer from ``config``, with PyTorch's default initialisation."""
+        super().__init__()
+        self.config = config
+        height, width = config.input_height, config.input_width
+
+        # Coarse stack.
+        self.backbone = alexnet_features()
+        feat_c, feat_h, feat_w = layers_output_shape(self.backbone, 3, height, width)
+        if feat_h < 1 or feat_w < 1:
+            raise ValueError(f'input {height}x{width} is too small for the AlexNet stack')
+        self.backbone_shape = (feat_c, feat_h, feat_w)
+
+        # Fine stack; its grid (55 x 74 from 228 x 304) is also the coarse output's shape.
+        self.fine_front = scale_front(3, config.fine_channels - 1, 2)
+        self.fine_head = fine_stack(config.fine_channels, config.fine_channels, 1, 1)
+        _, out_h, out_w = layers_output_shape(self.fine_front, 3, height, width)
+        self._output_size = (out_h, out_w)
+
+        self.fc1 = nn.Linear(feat_c * feat_h * feat_w, config.fc_hidden)
+        self.fc_dropout = nn.Dropout(config.dropout)
+        self.fc2 = nn.Linear(config.fc_hidden, out_h * out_w)
+
+    @property
+    def output_size(self) -> Tuple[int, int]:
+        """Return (height, width) of the output maps: 55 x 74 for a 228 x 304 input."""
+        return self._output_size
+
+    def output_grid(self, output: str = FINAL_OUTPUT) -> AffineGrid:
+        """
+        Return the output-to-input pixel-centre map, derived from the fine layers.
+
+        4 x + 5 for the NYU model: the pixels that the authors' targets sample (the input crop
+        less 4 pixels per side, subsampled ``[1::4]``). The 'coarse' output has no
+        convolutional footprint of its own; it is trained on the same targets, so it shares
+        this grid.
+        """
+        if output not in (FINAL_OUTPUT, 'coarse'):
+            raise ValueError(f'eigen14 has no output {output!r}; it has {FINAL_OUTPUT!r} '
+                             "and 'coarse'")
+        return layers_affine_map([self.fine_front, self.fine_head])
+
+    def coarse_parameters(self) -> Iterator[nn.Parameter]:
+        """Yield the coarse stack's parameters (trained first, frozen for the fine stage)."""
+        for module in (self.backbone, self.fc1, self.fc2):
+            yield from module.parameters()
+
+    def fine_parameters(self) -> Iterator[nn.Parameter]:
+        """Yield the fine stack's parameters (the second training stage)."""
+        for module in (self.fine_front, self.fine_head):
+            yield from module.parameters()
+
+    def _coarse_raw(self, image: Tensor) -> Tensor:
+        feats = FEATURE_SCALE * torch.flatten(self.backbone(image), 1)
+        hidden = self.fc_dropout(F.relu(self.fc1(feats)))
+        return self.fc2(hidden).reshape(-1, 1, *self._output_size)
+
+    def forward_stages(self, image: Tensor) -> Tuple[Tensor, Tensor]:
+        """Return the coarse and the fine log-depth maps, (N, 1, 55, 74) each, ln(metres)."""
+        coarse = self._coarse_raw(image)
+        fine_input = torch.cat([coarse, self.fine_front(image)], dim=1)
+        fine = self.fine_head(fine_input)
+        scale = self.config.log_depth_std
+        return coarse * scale, fine * scale
+
+    def forward_coarse(self, image: Tensor) -> Dict[str, Tensor]:
+        """Map a normalised RGB batch to {'depth': the coarse stack's ln(metres)} only."""
+        return {'depth': self._coarse_raw(image) * self.config.log_depth_std}
+
+    def forward_outputs(self, image: Tensor) -> Dict[str, Dict[str, Tensor]]:
+        """Return the intermediate outputs by name: {'coarse': {'depth': map}} (first stage)."""
+        return {'coarse': self.forward_coarse(image)}
+
+    def forward(self, image: Tensor) -> Dict[str, Tensor]:
+        """Map a normalised RGB batch (N, 3, H, W) to {'depth': (N, 1, 55, 74) ln(metres)}."""
+        return {'depth': self.forward_stages(image)[1]}

@@ -1,0 +1,166 @@
+"""Unit tests of the Eigen et al. 2014 coarse + fine network: sizes, parameters, grid, stages."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from ros2_depth_trainer.export import seeded_model
+from ros2_depth_trainer.models import (
+    build_model, Eigen14, Eigen14Config, Eigen15Config, get_config, VARIANTS)
+from ros2_depth_trainer.models.eigen14 import AUTHORS_LOG_DEPTH_STD
+from test_eigen15 import changed_centres
+import torch
+from torch import nn
+
+# A small coarse stack (FC 32 instead of 4096) for tests that run on the CPU; every other layer
+# is the NYU model's.
+SMALL = Eigen14Config(fc_hidden=32)
+
+
+def _meta_model(config: Eigen14Config = VARIANTS['eigen14']) -> Eigen14:
+    with torch.device('meta'):
+        return build_model(config)
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int) -> int:
+    return out_channels * in_channels * kernel * kernel + out_channels
+
+
+def _fc(inputs: int, outputs: int) -> int:
+    return inputs * outputs + outputs
+
+
+def test_layer_sizes_follow_the_authors_code() -> None:
+    model = _meta_model()
+    assert isinstance(model, Eigen14) and model.config.name == 'eigen14'
+    assert model.backbone_shape == (256, 6, 8)
+    assert model.output_size == (55, 74)
+    assert model.fc1.weight.shape == (4096, 256 * 6 * 8)
+    assert model.fc2.weight.shape == (55 * 74, 4096)
+    assert model.fine_front[0].weight.shape == (63, 3, 9, 9)
+    assert model.fine_head[0].weight.shape == (64, 64, 5, 5)
+    assert model.fine_head[2].weight.shape == (1, 64, 5, 5)
+    assert model.fc_dropout.p == 0.5
+    with torch.device('meta'):
+        image = torch.empty(2, 3, 228, 304)
+        out = model(image)
+        coarse = model.forward_coarse(image)
+        outputs = model.forward_outputs(image)
+    assert {k: tuple(v.shape) for k, v in out.items()} == {'depth': (2, 1, 55, 74)}
+    assert {k: tuple(v.shape) for k, v in coarse.items()} == {'depth': (2, 1, 55, 74)}
+    assert list(outputs) == ['coarse'] and outputs['coarse']['depth'].shape == (2, 1, 55, 74)
+
+
+def test_coarse_stack_layer_order_is_the_authors() -> None:
+    """Follow the 2014 release: conv, pool, ReLU, LRN twice; then convs with ReLU, last pooled."""
+    layers = list(_meta_model().backbone)
+    kinds = [type(layer).__name__ for layer in layers]
+    assert kinds == ['Conv2d', 'MaxPool2d', 'ReLU', 'LocalResponseNorm',
+                     'Conv2d', 'MaxPool2d', 'ReLU', 'LocalResponseNorm',
+                     'Conv2d', 'ReLU', 'Conv2d', 'ReLU', 'Conv2d', 'MaxPool2d', 'ReLU']
+    convs = [(c.out_channels, c.kernel_size[0], c.stride[0], c.padding[0])
+             for c in layers if isinstance(c, nn.Conv2d)]
+    assert convs == [(96, 11, 4, 2), (256, 5, 1, 2), (384, 3, 1, 1), (384, 3, 1, 1),
+                     (256, 3, 1, 1)]
+    pools = [(p.kernel_size, p.stride) for p in layers if isinstance(p, nn.MaxPool2d)]
+    assert pools == [(3, 2)] * 3
+
+
+def test_parameter_count_by_hand() -> None:
+    model = _meta_model()
+    coarse = (_conv(3, 96, 11) + _conv(96, 256, 5) + _conv(256, 384, 3) + _conv(384, 384, 3)
+              + _conv(384, 256, 3) + _fc(256 * 6 * 8, 4096) + _fc(4096, 55 * 74))
+    fine = _conv(3, 63, 9) + _conv(64, 64, 5) + _conv(64, 1, 5)
+    assert sum(p.numel() for p in model.coarse_parameters()) == coarse
+    assert sum(p.numel() for p in model.fine_parameters()) == fine
+    assert sum(p.numel() for p in model.parameters()) == coarse + fine == 70_877_171
+    everything = {id(p) for p in model.parameters()}
+    stages = [id(p) for p in model.coarse_parameters()] + [id(p) for p in model.fine_parameters()]
+    assert len(stages) == len(set(stages)) == len(everything)
+
+
+def test_output_grid_formula() -> None:
+    model = _meta_model()
+    assert model.output_grid() == (4.0, 5.0, 4.0, 5.0)
+    assert model.output_grid('coarse') == model.output_grid('final')
+    with pytest.raises(ValueError, match='scale2'):
+        model.output_grid('scale2')
+
+
+def test_output_grid_empirically() -> None:
+    """Perturb one input pixel: the changed fine outputs centre on (pixel - 5) / 4."""
+    model = build_model(SMALL).double().eval()
+    with torch.no_grad():
+        # Positive weights keep every ReLU linear and every change positive; cutting the coarse
+        # channel leaves the fine path, which defines the grid.
+        for name, param in model.named_parameters():
+            param.fill_(0.0 if name.endswith('bias') else 0.01)
+        model.fine_head[0].weight[:, 0] = 0.0
+        grid = model.output_grid()
+        # Stride 4: pixels 4 i + 3 sit at the centre of their outputs' footprint.
+        pixels = ((103, 151), (59, 223), (43, 275))
+        centres = changed_centres(lambda images: model(images)['depth'][:, 0], pixels)
+    for (y, x), (row, col) in zip(pixels, centres):
+        assert row * grid.scale_y + grid.offset_y == pytest.approx(y)
+        assert col * grid.scale_x + grid.offset_x == pytest.approx(x)
+
+
+def test_outputs_are_ln_metres_and_the_fine_stack_reads_the_coarse_map() -> None:
+    """The authors' ln(depth) / sigma stays inside; both outputs come out in ln(metres)."""
+    assert VARIANTS['eigen14'].log_depth_std == AUTHORS_LOG_DEPTH_STD
+    scaled = seeded_model(SMALL, 3).eval()
+    plain = build_model(dataclasses.replace(SMALL, log_depth_std=1.0)).eval()
+    plain.load_state_dict(scaled.state_dict())
+    image = torch.randn(1, 3, 228, 304)
+    with torch.no_grad():
+        coarse, fine = scaled.forward_stages(image)
+        raw_coarse, raw_fine = plain.forward_stages(image)
+        assert torch.allclose(coarse, AUTHORS_LOG_DEPTH_STD * raw_coarse, atol=1e-6)
+        assert torch.allclose(fine, AUTHORS_LOG_DEPTH_STD * raw_fine, atol=1e-6)
+        assert torch.equal(scaled(image)['depth'], fine)
+        assert torch.equal(scaled.forward_coarse(image)['depth'], coarse)
+
+        # The coarse map reaches the fine stack as channel 0 of its second conv, and only so.
+        scaled.fc2.bias += 1.0
+        _, shifted = scaled.forward_stages(image)
+        scaled.fine_head[0].weight[:, 0] = 0.0
+        _, cut = scaled.forward_stages(image)
+        scaled.fc2.bias -= 1.0
+        _, cut_back = scaled.forward_stages(image)
+    assert not torch.allclose(shifted, fine)
+    assert torch.equal(cut, cut_back)
+
+
+def test_forward_on_cpu_and_dropout() -> None:
+    model = seeded_model(SMALL, 0)
+    image = torch.randn(2, 3, 228, 304)
+    with torch.no_grad():
+        model.train()
+        first, second = model.forward_coarse(image)['depth'], model.forward_coarse(image)['depth']
+        model.eval()
+        third, fourth = model.forward_coarse(image)['depth'], model.forward_coarse(image)['depth']
+        out = model(image)['depth']
+    assert not torch.equal(first, second)  # dropout 0.5 after FC1 in training
+    assert torch.equal(third, fourth)
+    assert out.shape == (2, 1, 55, 74) and torch.isfinite(out).all()
+
+
+def test_config_round_trips_and_names_its_family() -> None:
+    config = VARIANTS['eigen14']
+    data = json.loads(json.dumps(dataclasses.asdict(config)))
+    assert data['family'] == 'eigen14'
+    assert Eigen14Config.from_dict(data) == config
+    assert get_config(data) == config and isinstance(get_config(data), Eigen14Config)
+    assert config.tasks == ('depth',) and config.task_channels == {'depth': 1}
+    with pytest.raises(ValueError, match='eigen14'):
+        Eigen15Config.from_dict(data)
+    with pytest.raises(ValueError, match='unknown'):
+        get_config({**data, 'family': 'eigen99'})
+    with pytest.raises(ValueError):
+        Eigen14Config(fine_channels=1)
+    with pytest.raises(ValueError):
+        Eigen14Config(log_depth_std=0.0)
+    with pytest.raises(ValueError):
+        Eigen14Config(dropout=1.0)
