@@ -30,7 +30,7 @@ setup(
         ('share/' + PACKAGE + '/engines', glob('engines/*.onnx') + glob('engines/*.json')),
         *bag_data_files(),
     ],
-    install_requires=['setuptools', 'numpy', 'pyyaml'],
+    install_requires=['setuptools', 'numpy', 'pyyaml', 'rosbags'],
     zip_safe=True,
     maintainer='ros2_depth maintainers',
     maintainer_email='maintainers@ros2-depth.dev',

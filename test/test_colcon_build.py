@@ -59,6 +59,11 @@ def test_install_space_layout(install_space: Path) -> None:
     assert (
         install_space / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'ros2_depth'
     ).is_file()
+    bags = [bag for bag in (REPO / 'bags').iterdir() if bag.is_dir()]
+    assert bags, 'the sample bags are part of the package'
+    for bag in bags:
+        installed = sorted(p.name for p in (share / 'bags' / bag.name).iterdir())
+        assert installed == sorted(p.name for p in bag.iterdir()), bag.name
 
 
 def test_installed_node_loads_bundled_model(install_space: Path, tmp_path: Path) -> None:
