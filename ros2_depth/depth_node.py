@@ -296,10 +296,18 @@ def main(args: Optional[list] = None) -> int:
         rclpy.logging.get_logger('depth_node').fatal(str(exc))
         rclpy.try_shutdown()
         return 1
+    except (KeyboardInterrupt, Exception):
+        if rclpy.ok():
+            raise
+        # Ctrl-C (or another shutdown) while the node was starting: a clean stop, not a crash.
+        return 0
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise  # a real error; a shutdown racing the executor's start is a clean stop
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -198,7 +198,7 @@ class TrainConfig:
     device: str = 'auto'  # auto: cuda when available; 'cuda:1' picks a GPU
     amp: bool = True  # mixed precision (float16 autocast + GradScaler), on CUDA only
     log_every: int = 10
-    val_every: int = 500  # 0: only at the end
+    val_every: int = 500  # 0: at the end of each stage only
     image_every: int = 1000  # TensorBoard pictures; 0: never
     checkpoint_every: int = 1000  # 0: only at the end
     find_unused_parameters: bool = False  # DDP, for heads that get no loss

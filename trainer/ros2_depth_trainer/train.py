@@ -35,8 +35,8 @@ from ros2_depth_trainer.config import (
     ConfigError, DatasetConfig, LossConfig, ModelConfig, run_config_from_dict, RunConfig,
     save_config, StageConfig)
 from ros2_depth_trainer.distributed import (
-    all_gather_objects, all_reduce_mean, DistInfo, init_distributed, SEED_KEY, SeededDataset,
-    ShardedSampler, shutdown_distributed)
+    all_gather_objects, all_reduce_mean, barrier, DistInfo, init_distributed, is_initialized,
+    SEED_KEY, SeededDataset, ShardedSampler, shutdown_distributed)
 from ros2_depth_trainer.models import build_model, get_config
 from ros2_depth_trainer.optim import (
     build_optimizer, build_scheduler, current_rates, matches, set_trainable)
@@ -747,8 +747,9 @@ def train(config: RunConfig, output: Path, resume: Optional[Path] = None,
     (tests, notebooks). Under ``torchrun`` each process calls this; rank 0 logs and writes.
     """
     output = Path(output)
+    already_joined = is_initialized()
     info = init_distributed(resolve_device(config.train.device, DistInfo()).type)
-    joined_here = info.distributed
+    joined_here = info.distributed and not already_joined
     try:
         device = resolve_device(config.train.device, info)
         if device.type == 'cuda' and device.index is not None:
@@ -787,6 +788,7 @@ def train(config: RunConfig, output: Path, resume: Optional[Path] = None,
         result = _Run(config, output, info, device, train_set, val_set).run(model, state)
         _log.info('finished at step %d in %.1f s; final checkpoint %s', result.step,
                   time.monotonic() - started, result.final_checkpoint)
+        barrier()  # no process tears the group down while another still uses it
         return result
     finally:
         if joined_here:
