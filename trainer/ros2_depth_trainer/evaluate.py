@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -316,12 +315,9 @@ def _open_kitti(locations: Sequence[str], split: str) -> Any:
 
 
 def _open_synthetic(locations: Sequence[str], split: str) -> Any:
+    """Open every generated folder given (a generated folder is one split; `split` is unused)."""
     module = importlib.import_module(DATASET_MODULES['synthetic'])
-    factory = getattr(module, 'SyntheticDataset', None)
-    if factory is None:
-        raise EvaluationError(f'{module.__name__} has neither open_dataset nor SyntheticDataset')
-    accepts_split = 'split' in inspect.signature(factory).parameters
-    return factory(locations[0], split=split) if accepts_split else factory(locations[0])
+    return module.SyntheticDataset(list(locations), train=False)
 
 
 _OPENERS = {'nyu': _open_nyu, 'kitti': _open_kitti, 'synthetic': _open_synthetic}

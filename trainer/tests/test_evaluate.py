@@ -275,15 +275,19 @@ def test_dataset_kinds_are_imported_lazily(monkeypatch: pytest.MonkeyPatch) -> N
         open_dataset('kitti', ['somewhere'])
     with pytest.raises(EvaluationError, match='unknown dataset kind'):
         open_dataset('imagenet', [])
-    fake = types.ModuleType('ros2_depth_trainer.data.synthetic')
-    fake.open_dataset = lambda locations, split: (locations, split)
-    monkeypatch.setitem(sys.modules, 'ros2_depth_trainer.data.synthetic', fake)
-    assert open_dataset('synthetic', ['DIR'], split='val') == (['DIR'], 'val')
-    # Without the hook, the module's SyntheticDataset(root[, split]) is used.
-    fake = types.ModuleType('ros2_depth_trainer.data.synthetic')
-    fake.SyntheticDataset = lambda root, split='train': (root, split)
-    monkeypatch.setitem(sys.modules, 'ros2_depth_trainer.data.synthetic', fake)
-    assert open_dataset('synthetic', ['DIR']) == ('DIR', 'test')
+
+
+def test_synthetic_data_reads_every_folder(tmp_path: Path) -> None:
+    """`--data synthetic A B` scores the samples of both folders, without augmentation."""
+    from ros2_depth_trainer.synth.writer import generate
+
+    generate(tmp_path / 'a', 2, 5, 'indoor', 24, 32, workers=1, progress=False)
+    generate(tmp_path / 'b', 3, 6, 'street', 24, 32, workers=1, progress=False)
+    dataset = open_dataset('synthetic', [str(tmp_path / 'a'), str(tmp_path / 'b')])
+    assert len(dataset) == 5
+    first, again = dataset[0], dataset[0]
+    assert first['image'].shape == (3, 24, 32)
+    assert torch.equal(first['image'], again['image'])
 
 
 def test_nyu_frame_folders_open_at_native_size(tmp_path: Path) -> None:
