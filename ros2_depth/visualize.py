@@ -9,6 +9,9 @@ import cv2
 import numpy as np
 
 
+_OUTLINE_OFFSETS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy]
+
+
 def colorize_depth(depth: np.ndarray, near: float, far: float) -> np.ndarray:
     """BGR uint8 picture of a depth map: turbo, near (red) to far (blue); black = invalid."""
     valid = np.isfinite(depth)
@@ -34,7 +37,11 @@ def labelled(picture: np.ndarray, label: str, size: Optional[Sequence[int]] = No
     if size is not None and (picture.shape[1], picture.shape[0]) != tuple(size):
         picture = cv2.resize(picture, tuple(size), interpolation=cv2.INTER_NEAREST)
     picture = picture.copy()
-    cv2.putText(picture, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    # A black outline from shifted copies: a thicker stroke would advance wider in OpenCV 5 and
+    # no longer line up with the white text.
+    for dx, dy in _OUTLINE_OFFSETS:
+        cv2.putText(picture, label, (6 + dx, 18 + dy), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0),
+                    1, cv2.LINE_AA)
     cv2.putText(
         picture, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA
     )

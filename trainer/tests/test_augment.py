@@ -100,7 +100,8 @@ def test_invalid_depth_stays_invalid_and_is_never_blended(params: AugmentParams)
     got = out['depth'].numpy()[0]
     valid = got > 0
     assert 0.1 < valid.mean() < 0.9
-    np.testing.assert_allclose(got[valid], 3.0 / params.scale, rtol=1e-6)
+    # float32 resampling is exact to ~1e-6; a blend with a hole would be off by 10% or more
+    np.testing.assert_allclose(got[valid], 3.0 / params.scale, rtol=1e-5)
     x, y = _source_of(plan_warp((480, 640), NYU_K, NYU, params))
     cols = np.clip(np.floor(x + 0.5).astype(int), 0, 639)
     rows = np.clip(np.floor(y + 0.5).astype(int), 0, 479)

@@ -212,31 +212,56 @@ def _inside(x: np.ndarray, y: np.ndarray, shape: Tuple[int, ...]) -> np.ndarray:
     return (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
 
 
+@dataclasses.dataclass(frozen=True)
+class BilinearTaps:
+    """The four neighbours and weights of every sample point, shared by all maps warped alike."""
+
+    grid_shape: Tuple[int, ...]
+    src_shape: Tuple[int, int]
+    index: np.ndarray  # (4, N) flat source pixel indices
+    weight: np.ndarray  # (4, N) float32 bilinear weights
+    inside: np.ndarray  # (N,) inside the image area
+
+
+def bilinear_taps(x: np.ndarray, y: np.ndarray, src_shape: Tuple[int, ...]) -> BilinearTaps:
+    """Return the bilinear neighbours of source coordinates x, y in an image of ``src_shape``."""
+    h, w = src_shape[:2]
+    inside = _inside(x, y, src_shape).ravel()
+    xs, ys = x.ravel(), y.ravel()
+    xf, yf = np.floor(xs), np.floor(ys)
+    wx, wy = (xs - xf).astype(np.float32), (ys - yf).astype(np.float32)
+    xi, yi = xf.astype(np.int64), yf.astype(np.int64)
+    cols = (np.clip(xi, 0, w - 1), np.clip(xi + 1, 0, w - 1))
+    rows = (np.clip(yi, 0, h - 1) * w, np.clip(yi + 1, 0, h - 1) * w)
+    index = np.stack([rows[0] + cols[0], rows[0] + cols[1], rows[1] + cols[0], rows[1] + cols[1]])
+    weight = np.stack([(1 - wy) * (1 - wx), (1 - wy) * wx, wy * (1 - wx), wy * wx])
+    return BilinearTaps(x.shape, (h, w), index, weight, inside)
+
+
 def bilinear(src: np.ndarray, x: np.ndarray, y: np.ndarray,
-             valid: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+             valid: Optional[np.ndarray] = None,
+             taps: Optional[BilinearTaps] = None) -> Tuple[np.ndarray, np.ndarray]:
     """
     Sample ``src`` (H, W, C) at source coordinates x, y; return the values and where they are ok.
 
     A point is ok inside the image area (edge pixels extended by half a pixel) and, when
     ``valid`` (H, W) is given, only if every neighbour with non-zero weight is valid; values
-    are 0 where not ok.
+    are 0 where not ok. Computed in float32; pass ``taps`` (from ``bilinear_taps`` for the
+    same x, y and image size) to reuse them across maps.
     """
     h, w = src.shape[:2]
-    ok = _inside(x, y, src.shape)
-    xf, yf = np.floor(x), np.floor(y)
-    wx, wy = x - xf, y - yf
-    xi, yi = xf.astype(np.int64), yf.astype(np.int64)
-    cols = (np.clip(xi, 0, w - 1), np.clip(xi + 1, 0, w - 1))
-    rows = (np.clip(yi, 0, h - 1), np.clip(yi + 1, 0, h - 1))
-    out = np.zeros(x.shape + src.shape[2:], dtype=np.float64)
-    for weight_y, r in ((1 - wy, rows[0]), (wy, rows[1])):
-        for weight_x, c in ((1 - wx, cols[0]), (wx, cols[1])):
-            weight = weight_y * weight_x
-            out += weight.reshape(weight.shape + (1,) * (src.ndim - 2)) * src[r, c]
-            if valid is not None:
-                ok &= (weight <= _WEIGHT_EPS) | valid[r, c]
+    if taps is None or taps.src_shape != (h, w):
+        taps = bilinear_taps(x, y, src.shape)
+    flat_src = np.asarray(src, dtype=np.float32).reshape(h * w, -1)
+    ok = taps.inside.copy()
+    out = np.zeros((ok.size, flat_src.shape[1]), dtype=np.float32)
+    flat_valid = None if valid is None else np.asarray(valid, dtype=bool).ravel()
+    for index, weight in zip(taps.index, taps.weight):
+        out += weight[:, None] * flat_src[index]
+        if flat_valid is not None:
+            ok &= (weight <= _WEIGHT_EPS) | flat_valid[index]
     out[~ok] = 0
-    return out, ok
+    return out.reshape(taps.grid_shape + src.shape[2:]), ok.reshape(taps.grid_shape)
 
 
 def nearest(src: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -281,12 +306,12 @@ def _warp_sparse_depth(depth: np.ndarray, warp: Warp) -> np.ndarray:
 
 
 def _warp_normals(normals: np.ndarray, x: np.ndarray, y: np.ndarray, warp: Warp,
-                  sparse: bool) -> np.ndarray:
+                  sparse: bool, taps: Optional[BilinearTaps] = None) -> np.ndarray:
     valid = np.linalg.norm(normals, axis=-1) > 0
     if sparse:
         out = nearest(normals, x, y)
     else:
-        out, ok = bilinear(normals, x, y, valid)
+        out, ok = bilinear(normals, x, y, valid, taps)
         norm = np.linalg.norm(out, axis=-1, keepdims=True)
         out = np.where(ok[..., None] & (norm > 0), out / np.maximum(norm, 1e-12), 0.0)
     return out @ warp.frame_rotation.T
@@ -296,11 +321,12 @@ def apply_params(sample: Sample, config: AugmentConfig, params: AugmentParams) -
     """Apply one augmentation with the given parameters; return a new sample dict."""
     if 'image' not in sample or 'intrinsics' not in sample:
         raise AugmentError('a sample needs "image" and "intrinsics" to be augmented')
-    image = sample['image'].detach().cpu().numpy().transpose(1, 2, 0).astype(np.float64)
+    image = sample['image'].detach().cpu().numpy().transpose(1, 2, 0)
     warp = plan_warp(image.shape[:2], sample['intrinsics'].tolist(), config, params)
     x, y = _source_grid(warp)
-    out_image, _ = bilinear(image, x, y)
-    out_image = np.clip(out_image * np.asarray(params.colour), 0.0, 1.0)
+    taps = bilinear_taps(x, y, image.shape)
+    out_image, _ = bilinear(image, x, y, taps=taps)
+    out_image = np.clip(out_image * np.asarray(params.colour, dtype=np.float32), 0.0, 1.0)
     out: Sample = {
         'image': torch.from_numpy(np.ascontiguousarray(out_image.transpose(2, 0, 1),
                                                        dtype=np.float32)),
@@ -311,15 +337,15 @@ def apply_params(sample: Sample, config: AugmentConfig, params: AugmentParams) -
         if config.sparse_depth:
             warped = _warp_sparse_depth(depth, warp)
         else:
-            warped, _ = bilinear(depth[..., None], x, y, depth > 0)
+            warped, _ = bilinear(depth[..., None], x, y, depth > 0, taps)
             warped = warped[..., 0]
         out['depth'] = torch.from_numpy((warped * warp.depth_factor).astype(np.float32)[None])
     if 'labels' in sample:
         labels = nearest(sample['labels'].detach().cpu().numpy(), x, y)
         out['labels'] = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
     if 'normals' in sample:
-        normals = sample['normals'].detach().cpu().numpy().transpose(1, 2, 0).astype(np.float64)
-        normals = _warp_normals(normals, x, y, warp, config.sparse_depth)
+        normals = sample['normals'].detach().cpu().numpy().transpose(1, 2, 0)
+        normals = _warp_normals(normals, x, y, warp, config.sparse_depth, taps)
         out['normals'] = torch.from_numpy(
             np.ascontiguousarray(normals.transpose(2, 0, 1), dtype=np.float32))
     for key, value in sample.items():
