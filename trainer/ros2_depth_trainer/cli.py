@@ -21,6 +21,7 @@ COMMANDS = {
     'train': 'ros2_depth_trainer.train_command',
     'synth-bag': 'ros2_depth_trainer.synth_bag_command',
     'evaluate': 'ros2_depth_trainer.evaluate_command',
+    'curves': 'ros2_depth_trainer.curves_command',
 }
 
 

@@ -38,6 +38,7 @@ from ros2_depth_trainer.distributed import (
     all_gather_objects, all_reduce_mean, barrier, DistInfo, init_distributed, is_initialized,
     SEED_KEY, SeededDataset, ShardedSampler, shutdown_distributed)
 from ros2_depth_trainer.models import build_model, get_config
+from ros2_depth_trainer.models.eigen15 import OutputWindows
 from ros2_depth_trainer.optim import (
     build_optimizer, build_scheduler, current_rates, matches, set_trainable)
 import torch
@@ -101,11 +102,23 @@ def model_inputs(model: nn.Module) -> Tuple[str, ...]:
     return tuple(names)
 
 
-def model_outputs(model: nn.Module, image: Tensor, extra: Sequence[Tensor],
-                  output: str) -> Dict[str, Tensor]:
-    """Run ``model`` on a normalised batch and return the named output's maps by task."""
+def model_outputs(model: nn.Module, image: Tensor, extra: Sequence[Tensor], output: str,
+                  windows: Optional[OutputWindows] = None) -> Dict[str, Tensor]:
+    """
+    Run ``model`` on a normalised batch and return the named output's maps by task.
+
+    With ``windows`` (final output only), the maps of those output windows, computed from the
+    matching input windows where the model can (``forward_windows``), else cut from the full
+    maps.
+    """
     if output == FINAL_OUTPUT:
-        return model(image, *extra)
+        if windows is None:
+            return model(image, *extra)
+        if hasattr(model, 'forward_windows'):
+            return model.forward_windows(image, *extra, windows=windows)
+        return crop_maps(model(image, *extra), windows.offsets, windows.size)
+    if windows is not None:
+        raise ConfigError(f'output windows need the {FINAL_OUTPUT!r} output, not {output!r}')
     outputs = model.forward_outputs(image, *extra)
     if output not in outputs:
         raise ConfigError(f'{model.config.name} has no output {output!r}; it has '
@@ -187,9 +200,11 @@ class StageNet(nn.Module):
         self.register_buffer('std', torch.tensor(config.std).reshape(1, 3, 1, 1),
                              persistent=False)
 
-    def forward(self, image: Tensor, *extra: Tensor) -> Dict[str, Tensor]:
+    def forward(self, image: Tensor, *extra: Tensor,
+                windows: Optional[OutputWindows] = None) -> Dict[str, Tensor]:
         """Map RGB in [0, 1] (N, 3, H, W) (and the model's other inputs) to the output's maps."""
-        outputs = model_outputs(self.model, (image - self.mean) / self.std, extra, self.output)
+        outputs = model_outputs(self.model, (image - self.mean) / self.std, extra, self.output,
+                                windows)
         if self.drop_unlabelled and 'labels' in outputs:
             outputs = dict(outputs, labels=outputs['labels'][:, 1:])
         return outputs
@@ -678,17 +693,30 @@ class _Run:
     def losses(self, net: nn.Module, stage_net: StageNet, stage: StageConfig,
                batch: Mapping[str, Tensor], grid: Any
                ) -> Tuple[Dict[str, Tensor], Tuple[Tensor, Tensor]]:
-        """Run the forward pass and return the loss terms and the grid's rows and columns."""
+        """
+        Run the forward pass and return the loss terms and the grid's rows and columns.
+
+        A stage with ``output_crop`` trains on one random window of the output grid per sample
+        (the 2015 paper's scale-3 stage); models with ``forward_windows`` compute only that
+        window.
+        """
         input_size = tuple(batch['image'].shape[-2:])
+        out_size = tuple(stage_net.model.output_size) if stage.output == FINAL_OUTPUT else None
+        windows = None
+        if stage.output_crop is not None:
+            if out_size is None:
+                raise ConfigError(f'stage {stage.name!r}: output_crop needs the '
+                                  f'{FINAL_OUTPUT!r} output')
+            windows = OutputWindows(crop_offsets(batch[SEED_KEY], out_size, stage.output_crop),
+                                    tuple(stage.output_crop))
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            outputs = net(*stage_net.batch_inputs(batch))
-        out_size = tuple(next(iter(outputs.values())).shape[-2:])
+            outputs = net(*stage_net.batch_inputs(batch), windows=windows)
+        if windows is None:
+            out_size = tuple(next(iter(outputs.values())).shape[-2:])
         rows, cols = grid_indices(grid, out_size, input_size)
         targets = targets_on_grid(batch, rows, cols)
-        if stage.output_crop is not None:
-            offsets = crop_offsets(batch[SEED_KEY], out_size, stage.output_crop)
-            outputs = crop_maps(outputs, offsets, stage.output_crop)
-            targets = crop_maps(targets, offsets, stage.output_crop)
+        if windows is not None:
+            targets = crop_maps(targets, windows.offsets, windows.size)
         return compute_losses(outputs, targets, self.config.loss), (rows, cols)
 
     def log_step(self, step: int, terms: Mapping[str, Tensor], rates: Mapping[str, float],

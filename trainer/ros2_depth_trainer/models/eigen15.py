@@ -15,6 +15,10 @@ models), as summarised in the team's reference notes (papers-metrics-tensorrt.md
   replaced by every task's scale-2 prediction (nearest x2, crop ``[:-1, :-1]``), then per task
   2 x (conv 5x5, 64 + ReLU) and a conv 5x5 to the task's channels.
 
+Scale 3 is trained on random 55 x 74 windows of its output grid (the authors' second stage):
+``forward_windows`` runs it on the matching 120 x 158 input windows only (``OutputWindows``),
+with the layers' zero padding at the window edges, as the authors' code does.
+
 The widths are settings (``Eigen15Config``); the 'light' variant narrows them to run on a CPU.
 The AlexNet backbone and the helpers here are shared with the 2014 network (``eigen14``) and the
 semantic-labels model (``semantic``).
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from torch import nn, Tensor
@@ -339,6 +343,64 @@ def scale_front(in_channels: int, out_channels: int, pool_stride: int,
     return nn.Sequential(*layers)
 
 
+class OutputWindows(NamedTuple):
+    """Per-sample windows of the scale-3 output grid: one ``size`` and a (top, left) each."""
+
+    offsets: Sequence[Tuple[int, int]]
+    size: Tuple[int, int]
+
+
+def window_input_size(windows: OutputWindows, grid: AffineGrid) -> Tuple[int, int]:
+    """
+    Return the input window (height, width) for output windows on an integer ``grid``.
+
+    For output rows [t, t + h) on the grid input = s j + o the input window is rows
+    [s t, s t + s h + 2 o): 120 x 158 for 55 x 74 on the 2 j + 5 grid, as in the authors' code.
+    """
+    height, width = windows.size
+    return (int(grid.scale_y * height + 2 * grid.offset_y),
+            int(grid.scale_x * width + 2 * grid.offset_x))
+
+
+def crop_windows(x: Tensor, offsets: Sequence[Tuple[int, int]], size: Tuple[int, int],
+                 stride: Tuple[float, float] = (1, 1)) -> Tensor:
+    """Stack ``x[b, :, stride * top : ... + size]`` over the batch, one (top, left) per sample."""
+    if len(offsets) != x.shape[0]:
+        raise ValueError(f'{len(offsets)} window offsets for a batch of {x.shape[0]}')
+    crops = []
+    for b, (top, left) in enumerate(offsets):
+        top, left = int(stride[0] * top), int(stride[1] * left)
+        if top < 0 or left < 0 or top + size[0] > x.shape[-2] or left + size[1] > x.shape[-1]:
+            raise ValueError(f'window {size[0]}x{size[1]} at ({top}, {left}) leaves the '
+                             f'{x.shape[-2]}x{x.shape[-1]} map')
+        crops.append(x[b, :, top:top + size[0], left:left + size[1]])
+    return torch.stack(crops)
+
+
+def scale3_window_inputs(image_like: Mapping[str, Tensor], scale2_maps: Tensor,
+                         windows: OutputWindows, grid: AffineGrid,
+                         scale3_size: Tuple[int, int]) -> Tuple[Dict[str, Tensor], Tensor]:
+    """
+    Cut the scale-3 inputs of ``windows``: network-input maps and upsampled scale-2 maps.
+
+    ``image_like`` maps names to (N, C, H, W) network-input maps (RGB, and the semantic model's
+    depth and normals); ``scale2_maps`` is (N, C, h2, w2), upsampled here to ``scale3_size``.
+    """
+    in_size = window_input_size(windows, grid)
+    stride = (grid.scale_y, grid.scale_x)
+    inputs = {name: crop_windows(x, windows.offsets, in_size, stride)
+              for name, x in image_like.items()}
+    upsampled = upsample_to_scale3(scale2_maps, scale3_size)
+    return inputs, crop_windows(upsampled, windows.offsets, windows.size)
+
+
+def check_window_output(features: Tensor, windows: OutputWindows) -> None:
+    """Raise ValueError unless the scale-3 front gave exactly the window's size."""
+    if tuple(features.shape[-2:]) != tuple(windows.size):
+        raise ValueError(f'input windows gave {tuple(features.shape[-2:])} scale-3 maps, not '
+                         f'{tuple(windows.size)}: the output grid is not the 2j+5 kind')
+
+
 class FixedBilinearUpsample(nn.Module):
     """Fixed bilinear upsampling as in the authors' code: a transposed conv, then a crop."""
 
@@ -459,13 +521,24 @@ class Eigen15(nn.Module):
         """Return the intermediate outputs by name: {'scale2': {task: map}} (first stage)."""
         return {'scale2': self.forward_scale2(image)}
 
-    def forward_scales(self, image: Tensor) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
-        """Return the scale-2 (55 x 74) and scale-3 (109 x 147) predictions, keyed by task."""
+    def forward_scales(self, image: Tensor, windows: Optional[OutputWindows] = None
+                       ) -> Tuple[Dict[str, Tensor], Dict[str, Tensor]]:
+        """
+        Return the scale-2 (55 x 74) and scale-3 (109 x 147) predictions, keyed by task.
+
+        With ``windows``, scale 3 runs on their input windows only and returns their maps.
+        """
         scale2 = self.forward_scale2(image)
-        upsampled = [upsample_to_scale3(scale2[task], self.scale3_size)
-                     for task in self.config.tasks]
-        features = self.scale3_front(image)[:, self.num_predicted:]
-        s3_input = torch.cat(upsampled + [features], dim=1)
+        predicted = torch.cat([scale2[task] for task in self.config.tasks], dim=1)
+        if windows is None:
+            upsampled = upsample_to_scale3(predicted, self.scale3_size)
+            features = self.scale3_front(image)[:, self.num_predicted:]
+        else:
+            inputs, upsampled = scale3_window_inputs(
+                {'rgb': image}, predicted, windows, self.output_grid(), self.scale3_size)
+            features = self.scale3_front(inputs['rgb'])[:, self.num_predicted:]
+            check_window_output(features, windows)
+        s3_input = torch.cat([upsampled, features], dim=1)
         scale3: Dict[str, Tensor] = {}
         for task, head in self.scale3_heads.items():
             pred = head(s3_input)
@@ -475,3 +548,7 @@ class Eigen15(nn.Module):
     def forward(self, image: Tensor) -> Dict[str, Tensor]:
         """Map a normalised RGB batch (N, 3, H, W) to {'depth': log metres, 'normals': unit}."""
         return self.forward_scales(image)[1]
+
+    def forward_windows(self, image: Tensor, windows: OutputWindows) -> Dict[str, Tensor]:
+        """Return ``forward``'s maps on the output ``windows``, computing scale 3 there only."""
+        return self.forward_scales(image, windows)[1]

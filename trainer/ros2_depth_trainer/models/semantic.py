@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ros2_depth_trainer.models.eigen15 import (
-    AffineGrid, build_backbone, check_backbone_settings, coarse_grid, dataclass_from_dict,
-    family_field, FEATURE_SCALE, FINAL_OUTPUT, fine_stack, FixedBilinearUpsample, IMAGENET_MEAN,
-    IMAGENET_STD, layers_affine_map, layers_output_shape, scale_front, UPSAMPLE_CROP,
-    UPSAMPLE_FACTOR, upsample_to_scale3)
+    AffineGrid, build_backbone, check_backbone_settings, check_window_output, coarse_grid,
+    dataclass_from_dict, family_field, FEATURE_SCALE, FINAL_OUTPUT, fine_stack,
+    FixedBilinearUpsample, IMAGENET_MEAN, IMAGENET_STD, layers_affine_map, layers_output_shape,
+    OutputWindows, scale3_window_inputs, scale_front, UPSAMPLE_CROP, UPSAMPLE_FACTOR,
+    upsample_to_scale3)
 import torch
 from torch import nn, Tensor
 from torch.nn import functional as F
@@ -222,14 +223,25 @@ class Eigen15Semantic(nn.Module):
         inputs = {'rgb': image, 'depth': log_depth_input(depth), 'normals': normals}
         return {'scale2': {'labels': self._scale2(inputs)}}
 
-    def forward_scales(self, image: Tensor, depth: Tensor,
-                       normals: Tensor) -> Tuple[Tensor, Tensor]:
-        """Return the scale-2 (55 x 74) and scale-3 (109 x 147) class logits."""
+    def forward_scales(self, image: Tensor, depth: Tensor, normals: Tensor,
+                       windows: Optional[OutputWindows] = None) -> Tuple[Tensor, Tensor]:
+        """
+        Return the scale-2 (55 x 74) and scale-3 (109 x 147) class logits.
+
+        With ``windows``, scale 3 runs on their input windows only and returns their logits.
+        """
         inputs = {'rgb': image, 'depth': log_depth_input(depth), 'normals': normals}
         scale2 = self._scale2(inputs)
-        probabilities = upsample_to_scale3(F.softmax(scale2, dim=1), self.scale3_size)
-        s3_input = torch.cat([probabilities, self._fronts(self.scale3_fronts, inputs)], dim=1)
-        return scale2, self.scale3_head(s3_input)
+        probabilities = F.softmax(scale2, dim=1)
+        if windows is None:
+            upsampled = upsample_to_scale3(probabilities, self.scale3_size)
+            features = self._fronts(self.scale3_fronts, inputs)
+        else:
+            inputs, upsampled = scale3_window_inputs(
+                inputs, probabilities, windows, self.output_grid(), self.scale3_size)
+            features = self._fronts(self.scale3_fronts, inputs)
+            check_window_output(features, windows)
+        return scale2, self.scale3_head(torch.cat([upsampled, features], dim=1))
 
     def forward(self, image: Tensor, depth: Tensor, normals: Tensor) -> Dict[str, Tensor]:
         """
@@ -239,3 +251,8 @@ class Eigen15Semantic(nn.Module):
         missing; ``normals`` is (N, 3, H, W) unit vectors; all at the network input size.
         """
         return {'labels': self.forward_scales(image, depth, normals)[1]}
+
+    def forward_windows(self, image: Tensor, depth: Tensor, normals: Tensor,
+                        windows: OutputWindows) -> Dict[str, Tensor]:
+        """Return ``forward``'s logits on the output ``windows``, computing scale 3 there only."""
+        return {'labels': self.forward_scales(image, depth, normals, windows)[1]}

@@ -39,7 +39,7 @@ def _seed_key(seed: int) -> np.uint32:
 
 def cell_hash(ix: np.ndarray, iy: np.ndarray, seed: int) -> np.ndarray:
     """Return a float32 in [0, 1) for each integer lattice cell, fixed by (ix, iy, seed)."""
-    with np.errstate(over='ignore'):
+    with np.errstate(over='ignore', invalid='ignore'):
         h = (np.asarray(ix).astype(np.int32).view(np.uint32) * _A
              + np.asarray(iy).astype(np.int32).view(np.uint32) * _B + _seed_key(seed))
         return _finish(h)
@@ -52,7 +52,9 @@ def value_noise(u: np.ndarray, v: np.ndarray, seed: int) -> np.ndarray:
     y = (v - fv).astype(np.float32)
     sx = x * x * (3 - 2 * x)
     sy = y * y * (3 - 2 * y)
-    with np.errstate(over='ignore'):
+    # Rays that hit nothing (sky) reach here with non-finite coordinates; their cast to int32 is
+    # undefined but harmless (those pixels are never textured), so it is not reported.
+    with np.errstate(over='ignore', invalid='ignore'):
         ku = fu.astype(np.int32).view(np.uint32) * _A + _seed_key(seed)
         kv = fv.astype(np.int32).view(np.uint32) * _B
         a = _finish(ku + kv)
