@@ -25,10 +25,11 @@ convolution can absorb (except in its zero padding). No files, devices or prepro
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterator, Mapping, Tuple
+from typing import Dict, Iterator, Tuple
 
+from ros2_depth_trainer.models.config_base import family_field, ModelConfigBase
 from ros2_depth_trainer.models.eigen15 import (
-    AffineGrid, alexnet_features, dataclass_from_dict, family_field, FEATURE_SCALE, FINAL_OUTPUT,
+    AffineGrid, alexnet_features, FEATURE_SCALE, FINAL_OUTPUT,
     fine_stack, layers_affine_map, layers_output_shape, scale_front)
 import torch
 from torch import nn, Tensor
@@ -40,7 +41,7 @@ AUTHORS_GREY_STD = 76.18328376 / 255.0
 
 
 @dataclasses.dataclass(frozen=True)
-class Eigen14Config:
+class Eigen14Config(ModelConfigBase):
     """Every setting that fixes the 2014 network's layers; saved in checkpoints and sidecars."""
 
     FAMILY = 'eigen14'  # not annotated, so not a field: see ``family``
@@ -57,21 +58,12 @@ class Eigen14Config:
 
     def __post_init__(self) -> None:
         """Turn sequences into tuples (JSON gives lists) and reject impossible settings."""
-        for name in ('mean', 'std'):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.fc_hidden < 1 or self.fine_channels < 2:
-            raise ValueError('fc_hidden must be positive and fine_channels at least 2')
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
+        self.freeze_sequences(('mean', 'std'))
+        if self.fine_channels < 2:
+            raise ValueError('fine_channels must be at least 2 (one map is the coarse output)')
+        self.check_common((self.fc_hidden, self.fine_channels))
         if not self.log_depth_std > 0.0:
             raise ValueError(f'log_depth_std must be positive, got {self.log_depth_std}')
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError('mean and std need three values each, std positive')
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Eigen14Config:
-        """Rebuild a config from ``dataclasses.asdict`` output (a checkpoint or a sidecar)."""
-        return dataclass_from_dict(cls, data)
 
     @property
     def name(self) -> str:

@@ -34,6 +34,7 @@ import dataclasses
 import math
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
+from ros2_depth_trainer.models.config_base import family_field, ModelConfigBase
 import torch
 from torch import nn, Tensor
 from torch.nn import functional as F
@@ -53,33 +54,8 @@ FINAL_OUTPUT = 'final'  # the name of ``forward``'s output in ``output_grid``
 _PASSIVE_LAYERS = (nn.ReLU, nn.LocalResponseNorm, nn.Dropout, nn.Identity)
 
 
-def family_field(family: str) -> Any:
-    """
-    Return the dataclass field that names a config's model family.
-
-    The field is not an ``__init__`` argument: it is fixed per config class, written by
-    ``dataclasses.asdict`` (so checkpoints and sidecars say which network they hold) and
-    checked, then dropped, by ``from_dict``.
-    """
-    return dataclasses.field(default=family, init=False)
-
-
-def dataclass_from_dict(cls: Any, data: Mapping[str, Any]) -> Any:
-    """Build the dataclass ``cls`` from ``asdict`` output, checking its ``family`` entry."""
-    data = dict(data)
-    family = data.pop('family', cls.FAMILY)
-    if family != cls.FAMILY:
-        raise ValueError(f'a {family!r} config cannot build a {cls.__name__} '
-                         f'(family {cls.FAMILY!r})')
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f'unknown {cls.__name__} fields: {unknown}')
-    return cls(**data)
-
-
 @dataclasses.dataclass(frozen=True)
-class Eigen15Config:
+class Eigen15Config(ModelConfigBase):
     """Every setting that fixes the network's layers; saved in checkpoints and sidecars."""
 
     FAMILY = 'eigen15'  # not annotated, so not a field: see ``family``
@@ -103,13 +79,10 @@ class Eigen15Config:
 
     def __post_init__(self) -> None:
         """Turn sequences into tuples (JSON gives lists) and reject impossible settings."""
-        for name in ('tasks', 'light_channels', 'mean', 'std'):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        self.freeze_sequences(('tasks', 'light_channels', 'mean', 'std'))
         check_backbone_settings(self.backbone, self.light_channels, self.light_feature_channels)
-        widths = (self.fc_hidden, self.coarse_channels, self.scale2_channels,
-                  self.scale3_channels, self.fine_channels, self.scale3_hidden_channels)
-        if min(widths) < 1:
-            raise ValueError(f'layer widths must be positive, got {widths}')
+        self.check_common((self.fc_hidden, self.coarse_channels, self.scale2_channels,
+                           self.scale3_channels, self.fine_channels, self.scale3_hidden_channels))
         if not self.tasks or len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f'tasks must be distinct and non-empty, got {self.tasks}')
         unknown = [t for t in self.tasks if t not in TASK_CHANNELS]
@@ -117,15 +90,6 @@ class Eigen15Config:
             raise ValueError(f'unknown tasks {unknown}; known: {tuple(TASK_CHANNELS)}')
         if self.scale3_channels <= sum(TASK_CHANNELS[t] for t in self.tasks):
             raise ValueError('scale3_channels must exceed the number of predicted channels')
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError('mean and std need three values each, std positive')
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Eigen15Config:
-        """Rebuild a config from ``dataclasses.asdict`` output (a checkpoint or a sidecar)."""
-        return dataclass_from_dict(cls, data)
 
     @property
     def name(self) -> str:

@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
+from ros2_depth_trainer.models.config_base import family_field, ModelConfigBase
 from ros2_depth_trainer.models.eigen15 import (
     AffineGrid, build_backbone, check_backbone_settings, check_window_output, coarse_grid,
-    dataclass_from_dict, family_field, FEATURE_SCALE, FINAL_OUTPUT, fine_stack,
+    FEATURE_SCALE, FINAL_OUTPUT, fine_stack,
     FixedBilinearUpsample, IMAGENET_MEAN, IMAGENET_STD, layers_affine_map, layers_output_shape,
     OutputWindows, scale3_window_inputs, scale_front, UPSAMPLE_CROP, UPSAMPLE_FACTOR,
     upsample_to_scale3)
@@ -47,7 +48,7 @@ MODALITIES: Dict[str, int] = {'rgb': 3, 'depth': 1, 'normals': 3}  # input chann
 
 
 @dataclasses.dataclass(frozen=True)
-class SemanticConfig:
+class SemanticConfig(ModelConfigBase):
     """Every setting that fixes the labels network's layers; saved in checkpoints."""
 
     FAMILY = 'semantic'  # not annotated, so not a field: see ``family``
@@ -74,24 +75,12 @@ class SemanticConfig:
 
     def __post_init__(self) -> None:
         """Turn sequences into tuples (JSON gives lists) and reject impossible settings."""
-        for name in ('light_channels', 'mean', 'std'):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+        self.freeze_sequences(('light_channels', 'mean', 'std'))
         check_backbone_settings(self.backbone, self.light_channels, self.light_feature_channels)
         if self.num_classes < 1:
             raise ValueError(f'num_classes must be positive, got {self.num_classes}')
-        widths = (self.fc_hidden, self.coarse_channels, self.fine_channels,
-                  *self.scale2_widths.values(), *self.scale3_widths.values())
-        if min(widths) < 1:
-            raise ValueError(f'layer widths must be positive, got {widths}')
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f'dropout must be in [0, 1), got {self.dropout}')
-        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
-            raise ValueError('mean and std need three values each, std positive')
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SemanticConfig:
-        """Rebuild a config from ``dataclasses.asdict`` output (a checkpoint or a sidecar)."""
-        return dataclass_from_dict(cls, data)
+        self.check_common((self.fc_hidden, self.coarse_channels, self.fine_channels,
+                           *self.scale2_widths.values(), *self.scale3_widths.values()))
 
     @property
     def name(self) -> str:
