@@ -386,6 +386,43 @@ class FixedBilinearUpsample(nn.Module):
         return y[:, :, top:top + self.out_size[0], left:left + self.out_size[1]]
 
 
+def scale_grids(scale2_front: nn.Module, scale3_front: nn.Module, height: int,
+                width: int) -> Tuple[Tuple[int, int], Tuple[int, int]]:
+    """Return the scale-2 and scale-3 grids of an input; raise if scale 2 cannot feed scale 3."""
+    _, h2, w2 = layers_output_shape(scale2_front, 3, height, width)
+    _, h3, w3 = layers_output_shape(scale3_front, 3, height, width)
+    if 2 * h2 < h3 or 2 * w2 < w3:
+        raise ValueError(f'scale-2 grid {h2}x{w2} does not cover scale-3 grid {h3}x{w3}')
+    return (h2, w2), (h3, w3)
+
+
+def add_backbone(module: nn.Module, config: Any) -> None:
+    """Give ``module`` its scale-1 ``backbone`` and ``backbone_shape`` (C, H, W of its output)."""
+    height, width = config.input_height, config.input_width
+    module.backbone = build_backbone(config)
+    feat_c, feat_h, feat_w = layers_output_shape(module.backbone, 3, height, width)
+    if feat_h < 1 or feat_w < 1:
+        raise ValueError(f'input {height}x{width} is too small for the {config.backbone} '
+                         'backbone')
+    module.backbone_shape = (feat_c, feat_h, feat_w)
+
+
+def add_coarse_layers(module: nn.Module, config: Any, scale2_size: Tuple[int, int]) -> None:
+    """
+    Give ``module`` the rest of scale 1: fc1, fc_dropout, fc2, upsample and ``coarse_size``.
+
+    Call after ``add_backbone`` and the scale-2/3 front ends: the order of construction is the
+    order in which a seeded initialisation draws the weights, and the attribute names are those
+    of the checkpoints and of the configs' optimiser groups.
+    """
+    module.coarse_size = coarse_grid(*scale2_size)
+    coarse_c = config.coarse_channels
+    module.fc1 = nn.Linear(math.prod(module.backbone_shape), config.fc_hidden)
+    module.fc_dropout = nn.Dropout(config.dropout)
+    module.fc2 = nn.Linear(config.fc_hidden, coarse_c * math.prod(module.coarse_size))
+    module.upsample = FixedBilinearUpsample(coarse_c, UPSAMPLE_FACTOR, scale2_size, UPSAMPLE_CROP)
+
+
 def unit_normals(x: Tensor) -> Tensor:
     """L2-normalise (N, 3, H, W) vectors per pixel."""
     return x / torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min(NORMALS_EPS)
@@ -402,34 +439,17 @@ class Eigen15(nn.Module):
         task_channels = config.task_channels
         self.num_predicted = sum(task_channels.values())
 
-        # Scale 1: global coarse features.
-        self.backbone = build_backbone(config)
-        feat_c, feat_h, feat_w = layers_output_shape(self.backbone, 3, height, width)
-        if feat_h < 1 or feat_w < 1:
-            raise ValueError(f'input {height}x{width} is too small for the {config.backbone} '
-                             'backbone')
-        self.backbone_shape = (feat_c, feat_h, feat_w)
-
-        # Scale 2 and 3 front ends, shared by all tasks.
+        # Scale 1's backbone, the scale-2 and -3 front ends (shared by all tasks), scale 1's FCs.
+        add_backbone(self, config)
         self.scale2_front = scale_front(3, config.scale2_channels, 2)
         self.scale3_front = scale_front(3, config.scale3_channels, 1)
-        _, h2, w2 = layers_output_shape(self.scale2_front, 3, height, width)
-        _, h3, w3 = layers_output_shape(self.scale3_front, 3, height, width)
-        if 2 * h2 < h3 or 2 * w2 < w3:
-            raise ValueError(f'scale-2 grid {h2}x{w2} does not cover scale-3 grid {h3}x{w3}')
-        self.scale2_size = (h2, w2)
-        self.scale3_size = (h3, w3)
-
-        self.coarse_size = coarse_grid(h2, w2)
-        coarse_c = config.coarse_channels
-        self.fc1 = nn.Linear(feat_c * feat_h * feat_w, config.fc_hidden)
-        self.fc_dropout = nn.Dropout(config.dropout)
-        self.fc2 = nn.Linear(config.fc_hidden, coarse_c * math.prod(self.coarse_size))
-        self.upsample = FixedBilinearUpsample(
-            coarse_c, UPSAMPLE_FACTOR, self.scale2_size, UPSAMPLE_CROP)
+        self.scale2_size, self.scale3_size = scale_grids(self.scale2_front, self.scale3_front,
+                                                         height, width)
+        h2, w2 = self.scale2_size
+        add_coarse_layers(self, config, self.scale2_size)
 
         # Per-task stacks.
-        s2_in = coarse_c + config.scale2_channels
+        s2_in = config.coarse_channels + config.scale2_channels
         self.scale2_heads = nn.ModuleDict({
             task: fine_stack(s2_in, config.fine_channels, 3, channels)
             for task, channels in task_channels.items()})

@@ -28,16 +28,13 @@ labels model was seen without its ``.conf``); the defaults here are a documented
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Dict, Optional, Tuple
 
 from ros2_depth_trainer.models.config_base import family_field, ModelConfigBase
 from ros2_depth_trainer.models.eigen15 import (
-    AffineGrid, build_backbone, check_backbone_settings, check_window_output, coarse_grid,
-    FEATURE_SCALE, FINAL_OUTPUT, fine_stack,
-    FixedBilinearUpsample, IMAGENET_MEAN, IMAGENET_STD, layers_affine_map, layers_output_shape,
-    OutputWindows, scale3_window_inputs, scale_front, UPSAMPLE_CROP, UPSAMPLE_FACTOR,
-    upsample_to_scale3)
+    add_backbone, add_coarse_layers, AffineGrid, check_backbone_settings, check_window_output,
+    FEATURE_SCALE, FINAL_OUTPUT, fine_stack, IMAGENET_MEAN, IMAGENET_STD, layers_affine_map,
+    OutputWindows, scale3_window_inputs, scale_front, scale_grids, upsample_to_scale3)
 import torch
 from torch import nn, Tensor
 from torch.nn import functional as F
@@ -141,37 +138,20 @@ class Eigen15Semantic(nn.Module):
         height, width = config.input_height, config.input_width
         outputs = config.num_outputs
 
-        # Scale 1: global coarse features from RGB (attribute names as in Eigen15).
-        self.backbone = build_backbone(config)
-        feat_c, feat_h, feat_w = layers_output_shape(self.backbone, 3, height, width)
-        if feat_h < 1 or feat_w < 1:
-            raise ValueError(f'input {height}x{width} is too small for the {config.backbone} '
-                             'backbone')
-        self.backbone_shape = (feat_c, feat_h, feat_w)
-
-        # Scales 2 and 3: one first conv per input; the ReLU comes after the concatenation.
+        # Scale 1 from RGB (attribute names as in Eigen15); scales 2 and 3: one first conv per
+        # input, the ReLU after the concatenation.
+        add_backbone(self, config)
         self.scale2_fronts = nn.ModuleDict({
             name: scale_front(MODALITIES[name], channels, 2, relu=False)
             for name, channels in config.scale2_widths.items()})
         self.scale3_fronts = nn.ModuleDict({
             name: scale_front(MODALITIES[name], channels, 1, relu=False)
             for name, channels in config.scale3_widths.items()})
-        _, h2, w2 = layers_output_shape(self.scale2_fronts['rgb'], 3, height, width)
-        _, h3, w3 = layers_output_shape(self.scale3_fronts['rgb'], 3, height, width)
-        if 2 * h2 < h3 or 2 * w2 < w3:
-            raise ValueError(f'scale-2 grid {h2}x{w2} does not cover scale-3 grid {h3}x{w3}')
-        self.scale2_size = (h2, w2)
-        self.scale3_size = (h3, w3)
+        self.scale2_size, self.scale3_size = scale_grids(
+            self.scale2_fronts['rgb'], self.scale3_fronts['rgb'], height, width)
+        add_coarse_layers(self, config, self.scale2_size)
 
-        self.coarse_size = coarse_grid(h2, w2)
-        coarse_c = config.coarse_channels
-        self.fc1 = nn.Linear(feat_c * feat_h * feat_w, config.fc_hidden)
-        self.fc_dropout = nn.Dropout(config.dropout)
-        self.fc2 = nn.Linear(config.fc_hidden, coarse_c * math.prod(self.coarse_size))
-        self.upsample = FixedBilinearUpsample(
-            coarse_c, UPSAMPLE_FACTOR, self.scale2_size, UPSAMPLE_CROP)
-
-        s2_in = coarse_c + sum(config.scale2_widths.values())
+        s2_in = config.coarse_channels + sum(config.scale2_widths.values())
         s3_in = outputs + sum(config.scale3_widths.values())
         self.scale2_head = fine_stack(s2_in, config.fine_channels, 3, outputs)
         self.scale3_head = fine_stack(s3_in, config.fine_channels, 2, outputs)
