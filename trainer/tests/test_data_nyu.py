@@ -12,9 +12,11 @@ import cv2
 import h5py
 import numpy as np
 import pytest
+from ros2_depth_trainer.config import load_config
 from ros2_depth_trainer.data import nyu
 from ros2_depth_trainer.data.augment import AugmentConfig, CentreCrop
 from ros2_depth_trainer.data.nyu import DataFormatError, NyuFramesDataset, NyuLabeledDataset
+from ros2_depth_trainer.train import build_dataset
 import torch
 
 N, W, H = 6, 8, 5  # asymmetric on purpose: a transposed read cannot pass
@@ -253,3 +255,84 @@ def test_frames_scan_without_a_list(frames: Path) -> None:
     (frames / 'empty').mkdir()
     with pytest.raises(DataFormatError, match='no frames'):
         NyuFramesDataset(frames / 'empty')
+
+
+def _plane_depth(size: tuple, intrinsics: tuple, normal: np.ndarray,
+                 distance: float = 2.0) -> np.ndarray:
+    """Return the (H, W) depth of the plane n . p = -distance seen with fx, fy, cx, cy."""
+    fx, fy, cx, cy = intrinsics
+    u = (np.arange(size[1]) - cx) / fx
+    v = (np.arange(size[0]) - cy) / fy
+    return -distance / (normal[0] * u[None, :] + normal[1] * v[:, None] + normal[2])
+
+
+def _angles(normals: torch.Tensor, expected: np.ndarray) -> np.ndarray:
+    """Return the angles (degrees) of (3, H, W) normals to one unit vector."""
+    cos = np.einsum('chw,c->hw', normals.numpy().astype(np.float64), expected)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+PLANE_NORMAL = np.array([0.3, -0.4, -np.sqrt(0.75)])  # unit, facing the camera
+
+
+def test_labeled_normals_are_estimated_from_depth(tmp_path: Path) -> None:
+    """normals=True: (3, H, W) float32 normals of the depth seen with the scaled intrinsics."""
+    h, w = 24, 32
+    depth = _plane_depth((h, w), nyu.scaled_intrinsics((h, w)), PLANE_NORMAL)
+    path = _write_v73(tmp_path / 'plane.mat', {
+        'images': np.zeros((1, 3, w, h), np.uint8),
+        'depths': depth.T[None].astype(np.float32), 'rawDepths': np.zeros((1, w, h), np.float32)})
+    assert 'normals' not in NyuLabeledDataset(path, split='all', num_classes=None)[0]
+    sample = NyuLabeledDataset(path, split='all', num_classes=None, normals=True)[0]
+    assert sample['normals'].shape == (3, h, w) and sample['normals'].dtype == torch.float32
+    assert _angles(sample['normals'], PLANE_NORMAL).max() < 0.1
+    raw = NyuLabeledDataset(path, split='all', num_classes=None, depth_key='rawDepths',
+                            normals=True)[0]
+    assert (raw['normals'] == 0).all(), 'no depth, no normals'
+    config = AugmentConfig(base_size=(h, w), out_size=(12, 16))
+    cropped = NyuLabeledDataset(path, split='all', num_classes=None, normals=True,
+                                normals_window=5, transform=CentreCrop(config))[0]
+    assert cropped['normals'].shape == (3, 12, 16)
+    assert _angles(cropped['normals'], PLANE_NORMAL).max() < 0.1
+
+
+def test_labeled_normals_follow_the_fixture_depth(labeled: Path) -> None:
+    """The estimate is normals_from_depth of the sample's own depth and intrinsics."""
+    data = NyuLabeledDataset(labeled, split='all', num_classes=None, normals=True,
+                             normals_window=3)
+    sample = data[3]
+    expected = nyu.estimate_normals(sample['depth'][0].numpy(), data.intrinsics, 3)
+    np.testing.assert_array_equal(sample['normals'].numpy(), expected.transpose(2, 0, 1))
+    assert (np.linalg.norm(expected, axis=-1) > 0).any()
+
+
+def test_frames_normals_use_the_listed_focal(tmp_path: Path) -> None:
+    """Frames: normals from the millimetre PNG and the list's fx; 'None' depth gives zeros."""
+    h, w, focal = 48, 64, 60.0
+    _, fy, cx, cy = nyu.scaled_intrinsics((h, w))
+    depth_mm = np.round(1000 * _plane_depth((h, w), (focal, fy, cx, cy), PLANE_NORMAL))
+    (tmp_path / 'scene').mkdir()
+    cv2.imwrite(str(tmp_path / 'scene' / 'rgb_00001.jpg'), np.zeros((h, w, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / 'scene' / 'sync_depth_00001.png'), depth_mm.astype(np.uint16))
+    listing = tmp_path / 'list.txt'
+    listing.write_text(f'scene/rgb_00001.jpg scene/sync_depth_00001.png {focal}\n'
+                       f'scene/rgb_00001.jpg None {focal}\n')
+    data = NyuFramesDataset(tmp_path, file_list=listing, normals=True)
+    assert _angles(data[0]['normals'], PLANE_NORMAL).max() < 0.5  # millimetre steps
+    assert (data[1]['normals'] == 0).all()
+    assert 'normals' not in NyuFramesDataset(tmp_path, file_list=listing)[0]
+
+
+def test_normals_reach_the_shipped_config(frames: Path, labeled: Path) -> None:
+    """nyu_eigen15_vgg16.yaml asks both loaders for normals; augmentation keeps them."""
+    config = load_config(Path(__file__).resolve().parents[1] / 'configs' /
+                         'nyu_eigen15_vgg16.yaml',
+                         [f'data.train.args.root={frames}', 'data.train.args.file_list=null',
+                          f'data.val.args.path={labeled}', 'data.val.args.split=all'])
+    assert config.data.train.args['normals'] and config.data.val.args['normals']
+    for spec, train in ((config.data.train, True), (config.data.val, False)):
+        sample = build_dataset(spec, config.data.augment, train=train)[0]
+        normals = sample['normals']
+        assert normals.shape == (3,) + sample['image'].shape[1:]
+        length = normals.norm(dim=0)
+        assert torch.all((length == 0) | ((length - 1).abs() < 1e-4))

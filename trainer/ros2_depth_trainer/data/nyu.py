@@ -14,6 +14,11 @@ indices shipped in ``splits/nyu_test_indices.txt`` are used and the other 795 im
 Raw-scene folders are read in the layout of the BTS / DenseDepth "sync" export: ``scene/
 rgb_XXXXX.jpg`` with ``scene/sync_depth_XXXXX.png`` (uint16 millimetres, 0 = no depth), listed
 in a text file of ``scene/rgb_XXXXX.jpg scene/sync_depth_XXXXX.png focal`` lines.
+
+Neither has surface normals: with ``normals=True`` both loaders estimate them from each
+sample's depth and intrinsics by local plane fits (``ros2_depth.geometry.normals_from_depth``,
+window ``normals_window`` pixels), before the transform, so augmentation warps them with the
+depth.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import zlib
 import cv2
 import h5py
 import numpy as np
+from ros2_depth.camera_model import PinholeCamera
+from ros2_depth.geometry import normals_from_depth, NORMALS_WINDOW
 from ros2_depth_trainer.data.augment import make_sample, make_transform, Sample
 from torch.utils.data import Dataset
 
@@ -202,6 +209,14 @@ def scaled_intrinsics(size: Tuple[int, int]) -> Tuple[float, float, float, float
     return fx * sx, fy * sy, (cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5
 
 
+def estimate_normals(depth: np.ndarray, intrinsics: Sequence[float],
+                     window: int = NORMALS_WINDOW) -> np.ndarray:
+    """Return (H, W, 3) normals estimated from (H, W) depth seen with fx, fy, cx, cy; 0 = none."""
+    fx, fy, cx, cy = intrinsics
+    camera = PinholeCamera(depth.shape[1], depth.shape[0], fx, fy, cx, cy)
+    return normals_from_depth(depth, camera, window=window)
+
+
 def _default_transform(augment: Optional[str], train: bool, seed: int,
                        transform: Optional[Transform]) -> Optional[Transform]:
     if transform is not None or augment is None:
@@ -218,7 +233,8 @@ class NyuLabeledDataset(Dataset):
     ``depth_key`` 'depths' is the in-painted depth, 'rawDepths' the raw Kinect depth (0 = none).
     ``num_classes`` 894, 40 or 13 picks the label set (None: no labels). ``augment`` names a
     preset of ``augment.PRESETS`` ('nyu_eigen14'): random for the training split, centre crop
-    otherwise (``train_augment`` overrides); ``transform`` replaces it.
+    otherwise (``train_augment`` overrides); ``transform`` replaces it. ``normals`` adds
+    ``normals`` estimated from the depth (``estimate_normals``, window ``normals_window``).
     """
 
     def __init__(self, path: PathLike, split: str = 'train',
@@ -227,7 +243,8 @@ class NyuLabeledDataset(Dataset):
                  num_classes: Optional[int] = 40,
                  label_map: Union[None, PathLike, Sequence[int]] = None,
                  augment: Optional[str] = None, train_augment: Optional[bool] = None,
-                 seed: int = 0, transform: Optional[Transform] = None) -> None:
+                 seed: int = 0, transform: Optional[Transform] = None, normals: bool = False,
+                 normals_window: int = NORMALS_WINDOW) -> None:
         """Check the file's layout and choose the images; the file is opened per process."""
         self.path = Path(path)
         if not self.path.is_file():
@@ -241,6 +258,7 @@ class NyuLabeledDataset(Dataset):
         self.lookup = None if num_classes is None else label_mapping(num_classes, label_map)
         self.with_labels = num_classes is not None
         self.intrinsics = scaled_intrinsics(self.size)
+        self.normals, self.normals_window = normals, normals_window
         train = split == 'train' if train_augment is None else train_augment
         self.transform = _default_transform(augment, train, seed, transform)
         self._file: Optional[h5py.File] = None
@@ -306,7 +324,9 @@ class NyuLabeledDataset(Dataset):
     def __getitem__(self, item: int) -> Sample:
         """Return sample ``item`` of the split, transformed if a transform is set."""
         image, depth, labels = self.read(int(self.indices[item]))
-        sample = make_sample(image, self.intrinsics, depth=depth, labels=labels)
+        normals = (estimate_normals(depth, self.intrinsics, self.normals_window)
+                   if self.normals else None)
+        sample = make_sample(image, self.intrinsics, depth=depth, labels=labels, normals=normals)
         return self.transform(sample) if self.transform is not None else sample
 
 
@@ -377,13 +397,14 @@ class NyuFramesDataset(Dataset):
     Depth PNGs hold uint16 millimetres (0 = no depth). ``file_list`` is a BTS-style list
     (``read_frame_list``); without one every pair under ``root`` is used. fx comes from the
     list's focal column when present, the other intrinsics from ``NYU_INTRINSICS`` (scaled if
-    the images are not 640x480). ``augment``/``train_augment``/``transform`` as in
-    ``NyuLabeledDataset``.
+    the images are not 640x480). ``augment``/``train_augment``/``transform`` and
+    ``normals``/``normals_window`` as in ``NyuLabeledDataset``.
     """
 
     def __init__(self, root: PathLike, file_list: Optional[PathLike] = None,
                  augment: Optional[str] = None, train_augment: bool = True, seed: int = 0,
-                 transform: Optional[Transform] = None) -> None:
+                 transform: Optional[Transform] = None, normals: bool = False,
+                 normals_window: int = NORMALS_WINDOW) -> None:
         """Read the list (or scan the folders) and check that it is not empty."""
         self.root = Path(root)
         if not self.root.is_dir():
@@ -393,6 +414,7 @@ class NyuFramesDataset(Dataset):
         if not self.entries:
             raise DataFormatError(f'no frames found under {self.root}')
         self.transform = _default_transform(augment, train_augment, seed, transform)
+        self.normals, self.normals_window = normals, normals_window
         LOGGER.info('NYU frames: %d from %s', len(self.entries), self.root)
 
     def __len__(self) -> int:
@@ -412,5 +434,7 @@ class NyuFramesDataset(Dataset):
         fx, fy, cx, cy = scaled_intrinsics(image.shape[:2])
         if entry.focal is not None:
             fx = entry.focal
-        sample = make_sample(image, (fx, fy, cx, cy), depth=depth)
+        normals = (estimate_normals(depth, (fx, fy, cx, cy), self.normals_window)
+                   if self.normals else None)
+        sample = make_sample(image, (fx, fy, cx, cy), depth=depth, normals=normals)
         return self.transform(sample) if self.transform is not None else sample
