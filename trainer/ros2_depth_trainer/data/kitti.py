@@ -27,21 +27,18 @@ from __future__ import annotations
 import dataclasses
 from importlib import resources
 import logging
-import os
 from pathlib import Path
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from ros2_depth_trainer.data.augment import (
     make_sample, make_transform, Sample, splat_nearest_depth)
-from ros2_depth_trainer.data.nyu import DataFormatError, read_depth_png, read_rgb
+from ros2_depth_trainer.data.files import (
+    DataFormatError, PathLike, read_depth_png, read_rgb, Transform)
 from torch.utils.data import Dataset
 
 LOGGER = logging.getLogger(__name__)
-
-Transform = Callable[[Sample], Sample]
-PathLike = Union[str, os.PathLike]
 
 ANNOTATED_UNITS_PER_METRE = 256.0
 _SIDES = {'l': 2, 'r': 3}

@@ -29,15 +29,16 @@ import logging
 import os
 from pathlib import Path
 import struct
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import zlib
 
-import cv2
 import h5py
 import numpy as np
 from ros2_depth.camera_model import PinholeCamera
 from ros2_depth.geometry import normals_from_depth, NORMALS_WINDOW
 from ros2_depth_trainer.data.augment import make_sample, make_transform, Sample
+from ros2_depth_trainer.data.files import (
+    DataFormatError, PathLike, read_depth_png, read_rgb, read_table, Transform)
 from torch.utils.data import Dataset
 
 LOGGER = logging.getLogger(__name__)
@@ -48,22 +49,6 @@ NYU_INTRINSICS = (518.858, 519.470, 325.582, 253.736)
 NUM_LABELED = 1449
 NUM_RAW_CLASSES = 894
 LABEL_CLASSES = (894, 40, 13)  # tables shipped; 4 classes need a user table (label_map=)
-
-Transform = Callable[[Sample], Sample]
-PathLike = Union[str, os.PathLike]
-
-
-class DataFormatError(ValueError):
-    """A dataset file is missing, unreadable or not laid out as expected."""
-
-
-def read_table(path: Union[PathLike, Any]) -> np.ndarray:
-    """Read integers separated by whitespace or commas; ``#`` starts a comment."""
-    text = path.read_text() if hasattr(path, 'read_text') else Path(path).read_text()
-    values = []
-    for line in text.splitlines():
-        values.extend(int(v) for v in line.split('#', 1)[0].replace(',', ' ').split())
-    return np.asarray(values, dtype=np.int64)
 
 
 def _package_file(name: str) -> Any:
@@ -369,25 +354,6 @@ def scan_frame_folders(root: PathLike) -> List[FrameEntry]:
             entries.append(FrameEntry(image.relative_to(root).as_posix(),
                                       depth.relative_to(root).as_posix(), None))
     return entries
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """Read an 8-bit colour image file as (H, W, 3) uint8 RGB."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataFormatError(f'cannot read image {path}')
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def read_depth_png(path: Path, units_per_metre: float) -> np.ndarray:
-    """Read a uint16 depth PNG as float32 metres (value / units_per_metre; 0 stays 0 = invalid)."""
-    depth = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if depth is None:
-        raise DataFormatError(f'cannot read depth image {path}')
-    if depth.dtype != np.uint16 or depth.ndim != 2:
-        raise DataFormatError(f'{path}: expected a single-channel uint16 PNG, got '
-                              f'{depth.dtype} {depth.shape}')
-    return depth.astype(np.float32) / np.float32(units_per_metre)
 
 
 class NyuFramesDataset(Dataset):

@@ -15,9 +15,10 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 from ros2_depth_trainer.data.augment import make_sample, make_transform, Sample
+from ros2_depth_trainer.data.files import (
+    DataFormatError, read_depth_png, read_rgb, read_uint_png)
 from ros2_depth_trainer.synth.classes import CLASS_NAMES
 from torch.utils.data import Dataset
 
@@ -26,9 +27,10 @@ LOGGER = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 Transform = Callable[[Sample], Sample]
 INDEX_FILE = 'index.json'
+MM_PER_METRE = 1000.0  # depth_mm PNGs hold uint16 millimetres, 0 = no depth
 
 
-class SyntheticFormatError(ValueError):
+class SyntheticFormatError(DataFormatError):
     """A generated folder is missing its index or files, or was written differently."""
 
 
@@ -90,26 +92,19 @@ class SyntheticDataset(Dataset):
         """Return sample ``item`` as numpy arrays (image RGB uint8, depth NaN = invalid, ...)."""
         root, entry = self.items[item]
         files = entry['files']
-        image = cv2.imread(str(root / files['rgb']), cv2.IMREAD_COLOR)
-        if image is None:
-            raise SyntheticFormatError(f'cannot read {root / files["rgb"]}')
+        image = read_rgb(root / files['rgb'])
         if self.depth_source == 'npy':
             depth = np.load(root / files['depth'])
         else:
-            mm = cv2.imread(str(root / files['depth_mm']), cv2.IMREAD_UNCHANGED)
-            if mm is None:
-                raise SyntheticFormatError(f'cannot read {root / files["depth_mm"]}')
-            depth = np.where(mm > 0, mm.astype(np.float32) / 1000.0, np.float32(np.nan))
+            depth = read_depth_png(root / files['depth_mm'], MM_PER_METRE)
+            depth[depth == 0] = np.nan
         k = entry['intrinsics']
-        out: Dict[str, Any] = {'image': image[..., ::-1], 'depth': depth,
+        out: Dict[str, Any] = {'image': image, 'depth': depth,
                                'intrinsics': (k['fx'], k['fy'], k['cx'], k['cy'])}
         if self.with_normals:
             out['normals'] = np.load(root / files['normals'])
         if self.with_labels:
-            labels = cv2.imread(str(root / files['labels']), cv2.IMREAD_UNCHANGED)
-            if labels is None:
-                raise SyntheticFormatError(f'cannot read {root / files["labels"]}')
-            out['labels'] = labels
+            out['labels'] = read_uint_png(root / files['labels'])
         return out
 
     def __getitem__(self, item: int) -> Sample:
