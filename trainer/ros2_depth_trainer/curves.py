@@ -1,7 +1,8 @@
 """
 Training curves of a run folder: its ``metrics.jsonl`` drawn as one PNG.
 
-Three panels share the step axis: the training loss terms (raw, and a moving average), the
+Three panels share the step axis: the training loss terms (raw, and a moving average restarted
+at each stage), the
 validation depth metrics (abs rel and RMSE log, and δ < 1.25 on its own axis), and the learning
 rates. Stage boundaries from the run's ``config.yaml`` are marked with their names. A line that
 cannot be parsed (the last line of a run that was killed mid-write) is skipped and counted.
@@ -79,6 +80,16 @@ def moving_average(values: np.ndarray, width: int) -> np.ndarray:
     return (sums[1:] - sums[np.arange(1, values.size + 1) - counts]) / counts
 
 
+def smooth_per_stage(steps: np.ndarray, values: np.ndarray, firsts: Sequence[int],
+                     width: int = SMOOTHING) -> np.ndarray:
+    """Return the moving average of ``values``, restarted at each stage's first step."""
+    out = np.empty_like(values)
+    bounds = sorted(set(np.searchsorted(steps, firsts, side='right')) | {0, len(steps)})
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        out[start:end] = moving_average(values[start:end], width)
+    return out
+
+
 def curves_figure(metrics: RunMetrics, path: Path,
                   stages: Sequence[Tuple[str, int]] = (), title: str = '',
                   dpi: int = 100) -> Path:
@@ -96,9 +107,10 @@ def curves_figure(metrics: RunMetrics, path: Path,
     FigureCanvasAgg(fig)
     axes = fig.subplots(3, 1, sharex=True, gridspec_kw={'height_ratios': [3, 2, 1]})
     loss_ax, val_ax, rate_ax = axes
+    firsts = [first for _, first in stages]
     for key, (steps, values) in losses:
         line, = loss_ax.plot(steps, values, alpha=0.25, linewidth=0.8)
-        loss_ax.plot(steps, moving_average(values, SMOOTHING), color=line.get_color(),
+        loss_ax.plot(steps, smooth_per_stage(steps, values, firsts), color=line.get_color(),
                      linewidth=1.5, label=key)
     loss_ax.set_ylabel('training loss')
     loss_ax.legend(fontsize=8, loc='upper right')

@@ -10,7 +10,8 @@ import shutil
 import numpy as np
 import pytest
 from ros2_depth_trainer import cli
-from ros2_depth_trainer.curves import moving_average, read_metrics, stage_starts
+from ros2_depth_trainer.curves import (
+    moving_average, read_metrics, smooth_per_stage, stage_starts)
 
 TINY = Path(__file__).resolve().parents[1] / 'configs' / 'synthetic_tiny.yaml'
 
@@ -47,6 +48,15 @@ def test_moving_average_is_trailing_and_starts_short() -> None:
     np.testing.assert_allclose(moving_average(values, 2), [1.0, 2.0, 4.0, 6.0])
     np.testing.assert_allclose(moving_average(values, 10), [1.0, 2.0, 3.0, 4.0])
     np.testing.assert_allclose(moving_average(values, 1), values)
+
+
+def test_smoothing_restarts_at_each_stage() -> None:
+    steps = np.array([10, 20, 30, 40, 50])
+    values = np.array([1.0, 1.0, 1.0, 9.0, 9.0])  # the second stage starts after step 30
+    np.testing.assert_allclose(smooth_per_stage(steps, values, [0, 30], width=3),
+                               [1.0, 1.0, 1.0, 9.0, 9.0])
+    np.testing.assert_allclose(smooth_per_stage(steps, values, [0], width=3),
+                               moving_average(values, 3))
 
 
 def test_stage_starts_accumulate_the_lengths() -> None:

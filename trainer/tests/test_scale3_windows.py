@@ -8,6 +8,7 @@ reach, and differ near the window's inner edges (so only the window was computed
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Dict, Sequence, Tuple
 
 import numpy as np
@@ -29,6 +30,7 @@ Maps = Dict[str, Tensor]
 
 
 def _check(full: Maps, windowed: Maps, offsets: Sequence[Tuple[int, int]]) -> None:
+    interior = (20, 31)
     height, width = SIZE
     for key, value in windowed.items():
         assert value.shape[-2:] == SIZE
@@ -41,7 +43,7 @@ def _check(full: Maps, windowed: Maps, offsets: Sequence[Tuple[int, int]]) -> No
             c1 = width if left + width == full[key].shape[-1] else width - TAIL
             np.testing.assert_allclose(got[:, r0:r1, c0:c1].numpy(),
                                        want[:, r0:r1, c0:c1].numpy(), atol=1e-5, rtol=1e-5)
-            if (top, left) == OFFSETS[2]:  # an interior window sees padding near every edge
+            if (top, left) == interior:  # an interior window sees padding near every edge
                 assert float((got - want).abs().max()) > 1e-4
 
 
@@ -63,6 +65,21 @@ def test_depth_and_normals_windows_match_the_full_network() -> None:
     full, windowed = _run(model, model, [image])
     assert set(windowed) == {'depth', 'normals'}
     _check(full, windowed, OFFSETS)
+
+
+@pytest.mark.parametrize('size', [(229, 304), (228, 305), (231, 307)])
+def test_odd_input_sizes_keep_the_far_windows(size: Tuple[int, int]) -> None:
+    """With an odd size the last output row/column reads padding; far windows must too."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(VARIANTS['light'], input_height=size[0], input_width=size[1])
+    model = build_model(config).eval()
+    height, width = model.output_size
+    offsets = [(0, 0), (height - SIZE[0], width - SIZE[1]), (20, 31)]
+    image = torch.randn(len(offsets), 3, *size)
+    with torch.no_grad():
+        full = model(image)
+        windowed = model.forward_windows(image, OutputWindows(offsets, SIZE))
+    _check(full, windowed, offsets)
 
 
 def test_semantic_windows_match_the_full_network() -> None:

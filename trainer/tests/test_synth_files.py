@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+import shutil
 
 import cv2
 import numpy as np
@@ -153,3 +154,13 @@ def test_preview_sheet(tmp_path: Path) -> None:
     sheet = cv2.imread(str(path))
     # One row: an indoor and a street sample, four pictures each, tiles of 192x144.
     assert sheet.shape == (144, 8 * 192 + 7 * 4, 3)
+
+
+def test_unreadable_sample_file_names_itself(tmp_path: Path, street: Path) -> None:
+    folder = tmp_path / 'copy'
+    shutil.copytree(street, folder)
+    rgb = sorted(folder.glob('*_rgb.png'))[0]
+    rgb.write_bytes(b'not a png')
+    dataset = SyntheticDataset(folder)
+    with pytest.raises(SyntheticFormatError, match=rgb.name):
+        dataset[0]

@@ -91,6 +91,12 @@ class SyntheticDataset(Dataset):
     def read(self, item: int) -> Dict[str, Any]:
         """Return sample ``item`` as numpy arrays (image RGB uint8, depth NaN = invalid, ...)."""
         root, entry = self.items[item]
+        try:
+            return self._read_files(root, entry)
+        except DataFormatError as exc:  # an unreadable file: name the folder's format
+            raise SyntheticFormatError(str(exc)) from None
+
+    def _read_files(self, root: Path, entry: Dict[str, Any]) -> Dict[str, Any]:
         files = entry['files']
         image = read_rgb(root / files['rgb'])
         if self.depth_source == 'npy':

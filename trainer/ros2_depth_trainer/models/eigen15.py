@@ -349,11 +349,20 @@ def scale3_window_inputs(image_like: Mapping[str, Tensor], scale2_maps: Tensor,
 
     ``image_like`` maps names to (N, C, H, W) network-input maps (RGB, and the semantic model's
     depth and normals); ``scale2_maps`` is (N, C, h2, w2), upsampled here to ``scale3_size``.
+    With an odd input height or width, the full network's last output row or column reads the
+    first conv's zero padding below or right of the image; the maps are zero-padded there so
+    that windows at the far edges see the same.
     """
     in_size = window_input_size(windows, grid)
     stride = (grid.scale_y, grid.scale_x)
-    inputs = {name: crop_windows(x, windows.offsets, in_size, stride)
-              for name, x in image_like.items()}
+    reach = (int(grid.scale_y * scale3_size[0] + 2 * grid.offset_y),
+             int(grid.scale_x * scale3_size[1] + 2 * grid.offset_x))
+    inputs = {}
+    for name, x in image_like.items():
+        pad_rows, pad_cols = max(reach[0] - x.shape[-2], 0), max(reach[1] - x.shape[-1], 0)
+        if pad_rows or pad_cols:
+            x = F.pad(x, (0, pad_cols, 0, pad_rows))
+        inputs[name] = crop_windows(x, windows.offsets, in_size, stride)
     upsampled = upsample_to_scale3(scale2_maps, scale3_size)
     return inputs, crop_windows(upsampled, windows.offsets, windows.size)
 
