@@ -3,8 +3,9 @@ Training curves of a run folder: its ``metrics.jsonl`` drawn as one PNG.
 
 Three panels share the step axis: the training loss terms (raw, and a moving average restarted
 at each stage), the validation depth metrics (abs rel and RMSE log, and δ < 1.25 on its own
-axis), and the learning rates. Stage boundaries from the run's ``config.yaml`` are marked with their names. A line that
-cannot be parsed (the last line of a run that was killed mid-write) is skipped and counted.
+axis), and the learning rates. Stage boundaries from the run's ``config.yaml`` are marked with
+their names. A line that cannot be parsed (the last line of a run that was killed mid-write) is
+skipped and counted.
 """
 
 from __future__ import annotations

@@ -79,3 +79,18 @@ def test_cuda_run_with_mixed_precision_trains_and_beats_the_mean(tmp_path: Path,
                       figure_rows=0, progress=False)
     mean, model = report.columns
     assert model.depth['abs_rel'] < 0.6 * mean.depth['abs_rel']
+
+
+def test_cuda_scale3_windows_stage_with_mixed_precision(tmp_path: Path) -> None:
+    """The two-stage schedule on CUDA: scales 1+2, then scale 3 on output windows, float16."""
+    train_dir = tmp_path / 'train'
+    generate(train_dir, 32, 0, 'street', 64, 96, workers=2, progress=False)
+    stages = ('stages=[{name: coarse, steps: 10, output: scale2, train: [backbone, fc1, fc2, '
+              'scale2_front, scale2_heads, depth_bias]}, {name: fine, steps: 10, '
+              'train: [scale3_front, scale3_heads], output_crop: [10, 20]}]')
+    config = load_config(TINY, [f'data.train.args.roots=[{train_dir}]', 'train.device=cuda',
+                                'train.amp=true', 'train.log_every=1', stages])
+    result = train(config, tmp_path / 'run')
+    fine = [entry for entry in result.history if entry['step'] > 10]
+    assert len(fine) == 10 and all(np.isfinite(entry['depth']) for entry in fine)
+    assert result.final_checkpoint.is_file()
