@@ -8,10 +8,11 @@ import logging
 import os
 from pathlib import Path
 import subprocess
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 import warnings
 
 import numpy as np
+from ros2_depth.metrics import PROTOCOLS
 from ros2_depth.model_spec import file_sha256, InputSpec, ModelSpec, OutputGrid, OutputSpec
 from ros2_depth_trainer.checkpoint import load_checkpoint
 from ros2_depth_trainer.models import build_model, get_config, Model, ModelConfig, ModelSource
@@ -23,7 +24,10 @@ _log = logging.getLogger(__name__)
 ONNX_OPSET = 17
 INPUT_NAME = 'image'
 INPUT_SCALE = 1.0 / 255.0
-DEPTH_RANGE = (0.1, 20.0)
+DEPTH_RANGE = (0.1, 20.0)  # an untrained initialisation, or a checkpoint without its data
+# Training-data kind -> the evaluation protocol whose depth caps bound a trained model's range.
+PROTOCOL_BY_DATA = {'synthetic': 'full', 'nyu_labeled': 'nyu', 'nyu_frames': 'nyu',
+                    'kitti': 'kitti_garg'}
 VERIFY_ATOL = 1e-3
 VERIFY_THREADS = 2
 # Families whose networks take one image, as the sidecar describes; the semantic-labels model
@@ -63,9 +67,31 @@ def check_exportable(config: ModelConfig) -> None:
                           f'(exportable families: {", ".join(EXPORTABLE_FAMILIES)})')
 
 
+def training_depth_range(extra: Mapping[str, Any]) -> Optional[Tuple[float, float]]:
+    """
+    Return the depth range a checkpoint's training data covers, or None if it does not say.
+
+    The range is the depth caps of the evaluation protocol for the run's training data
+    (``PROTOCOL_BY_DATA``): the depths the model learnt and is scored on, e.g. (0.001, 80) m
+    for generated scenes and KITTI, (0.001, 10) m for NYU Depth v2.
+    """
+    try:
+        kind = extra['training']['run_config']['data']['train']['kind']
+    except (KeyError, TypeError):
+        return None
+    protocol = PROTOCOLS.get(PROTOCOL_BY_DATA.get(kind, ''))
+    return None if protocol is None else (protocol.min_depth, protocol.max_depth)
+
+
 def model_for_export(variant: Optional[str], seed: int,
-                     checkpoint: Optional[Path] = None) -> Tuple[Model, bool]:
-    """Return (model in eval mode, trained): from ``checkpoint``, else the seeded init."""
+                     checkpoint: Optional[Path] = None
+                     ) -> Tuple[Model, bool, Tuple[float, float]]:
+    """
+    Return (model in eval mode, trained, valid depth range): from ``checkpoint``, else seeded.
+
+    The depth range comes from the checkpoint's training data (``training_depth_range``), else
+    ``DEPTH_RANGE``.
+    """
     if checkpoint is None:
         if variant is None:
             raise ExportError('give a model variant or a checkpoint')
@@ -75,8 +101,8 @@ def model_for_export(variant: Optional[str], seed: int,
             raise ExportError(str(exc)) from None
         model = seeded_model(variant, seed)
         _log.info('exporting the untrained %s initialisation (seed %d)', model.config.name, seed)
-        return model.eval(), False
-    config, state, _ = load_checkpoint(checkpoint)
+        return model.eval(), False, DEPTH_RANGE
+    config, state, extra = load_checkpoint(checkpoint)
     check_exportable(config)
     if variant is not None and get_config(variant) != config:
         raise ExportError(f'checkpoint {checkpoint} holds a {config.name} model whose config '
@@ -85,7 +111,7 @@ def model_for_export(variant: Optional[str], seed: int,
     model = build_model(config)
     model.load_state_dict(state)
     _log.info('exporting %s from checkpoint %s', config.name, checkpoint)
-    return model.eval(), True
+    return model.eval(), True, training_depth_range(extra) or DEPTH_RANGE
 
 
 def onnx_bytes(model: Model) -> bytes:
@@ -156,7 +182,8 @@ def _output_specs(model: Model) -> Dict[str, OutputSpec]:
 
 
 def model_spec(model: Model, onnx_file: str, onnx_sha256: str, trained: bool,
-               seed: Optional[int] = None, revision: str = '') -> ModelSpec:
+               seed: Optional[int] = None, revision: str = '',
+               depth_range: Tuple[float, float] = DEPTH_RANGE) -> ModelSpec:
     """Describe an exported model: input, outputs, output grid, config, ONNX file and hash."""
     config = model.config
     grid = model.output_grid()
@@ -181,7 +208,7 @@ def model_spec(model: Model, onnx_file: str, onnx_sha256: str, trained: bool,
                                scale_y=grid.scale_y, offset_y=grid.offset_y),
         trained=trained,
         onnx_sha256=onnx_sha256,
-        depth_range=DEPTH_RANGE,
+        depth_range=tuple(depth_range),
         model_config=dataclasses.asdict(config),
         git_revision=revision,
         description=description,
@@ -200,9 +227,13 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 
 def export_model(output: Path, variant: Optional[str] = None, seed: int = 0,
-                 checkpoint: Optional[Path] = None, verify: bool = True) -> ModelSpec:
+                 checkpoint: Optional[Path] = None, verify: bool = True,
+                 depth_range: Optional[Tuple[float, float]] = None) -> ModelSpec:
     """
     Export ``output`` (.onnx) and its sidecar (the same name with .json).
+
+    The sidecar's ``depth_range`` (outside it the node publishes NaN) is ``depth_range`` when
+    given, else the range of the checkpoint's training data (``training_depth_range``).
 
     Both files are written under temporary names and renamed into place; the ONNX file is
     checked with onnxruntime (with ``verify``) before either is renamed, the sidecar last.
@@ -213,7 +244,10 @@ def export_model(output: Path, variant: Optional[str] = None, seed: int = 0,
     output.parent.mkdir(parents=True, exist_ok=True)
     sidecar = output.with_suffix('.json')
     onnx_tmp, sidecar_tmp = _temp_path(output), _temp_path(sidecar)
-    model, trained = model_for_export(variant, seed, checkpoint)
+    model, trained, trained_range = model_for_export(variant, seed, checkpoint)
+    depth_range = tuple(depth_range) if depth_range is not None else trained_range
+    if not 0 <= depth_range[0] < depth_range[1]:
+        raise ExportError(f'the depth range must be 0 <= min < max, got {list(depth_range)}')
 
     try:
         data = onnx_bytes(model)
@@ -227,7 +261,8 @@ def export_model(output: Path, variant: Optional[str] = None, seed: int = 0,
                 _log.info('onnxruntime matches torch: max |diff| %s',
                           ', '.join(f'{k} {v:.2e}' for k, v in diffs.items()))
         spec = model_spec(model, output.name, file_sha256(onnx_tmp), trained,
-                          seed=None if trained else seed, revision=git_revision())
+                          seed=None if trained else seed, revision=git_revision(),
+                          depth_range=depth_range)
         spec.save(sidecar_tmp)
         os.replace(onnx_tmp, output)
         _log.info('wrote %s (%.1f MB, opset %d)', output, len(data) / 1e6, ONNX_OPSET)

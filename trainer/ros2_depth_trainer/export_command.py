@@ -28,6 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--checkpoint', type=Path, help='trained checkpoint to export')
     parser.add_argument('--output', type=Path, required=True,
                         help='ONNX file to write; the sidecar goes beside it, suffix .json')
+    parser.add_argument('--depth-range', nargs=2, type=float, metavar=('MIN', 'MAX'),
+                        help='valid depths in metres, written to the sidecar (the node publishes '
+                             'NaN outside); default: the depth caps of the training data '
+                             '(generated scenes and KITTI 80 m, NYU 10 m), or 0.1-20 m')
     parser.add_argument('--no-verify', dest='verify', action='store_false',
                         help='skip the onnxruntime-against-torch check of the exported file')
 
@@ -42,11 +46,13 @@ def run(args: argparse.Namespace) -> int:
         variant = DEFAULT_VARIANT
     try:
         spec = export_model(args.output, variant=variant, seed=args.seed,
-                            checkpoint=args.checkpoint, verify=args.verify)
+                            checkpoint=args.checkpoint, verify=args.verify,
+                            depth_range=args.depth_range)
     except (ExportError, CheckpointError) as exc:
         _log.error('%s', exc)
         return 1
     grid = spec.output_grid
-    _log.info('%s: network-input pixel x = %g * col + %g, y = %g * row + %g; trained: %s',
-              spec.name, grid.scale_x, grid.offset_x, grid.scale_y, grid.offset_y, spec.trained)
+    _log.info('%s: network-input pixel x = %g * col + %g, y = %g * row + %g; trained: %s; '
+              'depth range %g-%g m', spec.name, grid.scale_x, grid.offset_x, grid.scale_y,
+              grid.offset_y, spec.trained, *spec.depth_range)
     return 0

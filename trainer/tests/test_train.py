@@ -113,6 +113,13 @@ def test_command_line_train_resume_and_export(scenes: Dict[str, Path], tmp_path:
                      str(onnx_path)]) == 0
     spec = load_spec(onnx_path.with_suffix('.json'))
     assert spec.trained and spec.input.height == 64 and spec.input.width == 96
+    # valid depths: the caps of the training data's protocol (generated scenes: 'full', 80 m)
+    assert spec.depth_range == (PROTOCOLS['full'].min_depth, PROTOCOLS['full'].max_depth)
+    assert cli.main(['export', '--checkpoint', str(run / 'final.pt'), '--output',
+                     str(onnx_path), '--depth-range', '0.2', '12', '--no-verify']) == 0
+    assert load_spec(onnx_path.with_suffix('.json')).depth_range == (0.2, 12.0)
+    assert cli.main(['export', '--checkpoint', str(run / 'final.pt'), '--output',
+                     str(onnx_path), '--depth-range', '5', '1', '--no-verify']) == 1
     assert spec.model_config['fc_hidden'] == 64 and spec.model_config['family'] == 'eigen15'
 
 
