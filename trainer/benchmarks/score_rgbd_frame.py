@@ -8,10 +8,10 @@ metrics are computed over (min, max) metres, once as predicted and once with the
 scaled by its median ratio to the truth (what a model that got the scale wrong would score).
 Writes a figure like the papers' Figure 2 (RGB, prediction, truth, one colour scale).
 
-Usage (the TUM RGB-D frame beside the checkout, depth = value / 5000 m)::
+Usage (the TUM RGB-D frame beside the checkout, depth = value / 5000 m; one line)::
 
-    .venv/bin/python trainer/benchmarks/score_rgbd_frame.py \\
-        ../shared/data/tum_rgbd_frame/TUM_color.png ../shared/data/tum_rgbd_frame/TUM_depth.png \\
+    .venv/bin/python trainer/benchmarks/score_rgbd_frame.py
+        ../shared/data/tum_rgbd_frame/TUM_color.png ../shared/data/tum_rgbd_frame/TUM_depth.png
         --depth-scale 5000 --intrinsics 525 525 319.5 239.5 --figure eval/tum_frame.png
 """
 
