@@ -25,9 +25,6 @@ ONNX_OPSET = 17
 INPUT_NAME = 'image'
 INPUT_SCALE = 1.0 / 255.0
 DEPTH_RANGE = (0.1, 20.0)  # an untrained initialisation, or a checkpoint without its data
-# Training-data kind -> the evaluation protocol whose depth caps bound a trained model's range.
-PROTOCOL_BY_DATA = {'synthetic': 'full', 'nyu_labeled': 'nyu', 'nyu_frames': 'nyu',
-                    'kitti': 'kitti_garg'}
 VERIFY_ATOL = 1e-3
 VERIFY_THREADS = 2
 # Families whose networks take one image, as the sidecar describes; the semantic-labels model
@@ -71,15 +68,18 @@ def training_depth_range(extra: Mapping[str, Any]) -> Optional[Tuple[float, floa
     """
     Return the depth range a checkpoint's training data covers, or None if it does not say.
 
-    The range is the depth caps of the evaluation protocol for the run's training data
-    (``PROTOCOL_BY_DATA``): the depths the model learnt and is scored on, e.g. (0.001, 80) m
-    for generated scenes and KITTI, (0.001, 10) m for NYU Depth v2.
+    The range is the depth caps of the protocol ``evaluate`` scores the run's training data
+    under (``evaluate.DEFAULT_PROTOCOL``; 'nyu_labeled' and 'nyu_frames' are 'nyu'): the depths
+    the model learnt and is scored on, e.g. (0.001, 80) m for generated scenes and KITTI,
+    (0.001, 10) m for NYU Depth v2.
     """
+    from ros2_depth_trainer.evaluate import DEFAULT_PROTOCOL
+
     try:
         kind = extra['training']['run_config']['data']['train']['kind']
     except (KeyError, TypeError):
         return None
-    protocol = PROTOCOLS.get(PROTOCOL_BY_DATA.get(kind, ''))
+    protocol = PROTOCOLS.get(DEFAULT_PROTOCOL.get(str(kind).split('_', 1)[0], ''))
     return None if protocol is None else (protocol.min_depth, protocol.max_depth)
 
 

@@ -469,6 +469,7 @@ class Eigen15(nn.Module):
             self.depth_bias = nn.Parameter(torch.zeros(1, h2, w2))
         else:
             self.register_parameter('depth_bias', None)
+        self.scale3_grid = self.output_grid()  # fixed by the layers; read by every window step
 
     @property
     def output_size(self) -> Tuple[int, int]:
@@ -528,7 +529,7 @@ class Eigen15(nn.Module):
             features = self.scale3_front(image)[:, self.num_predicted:]
         else:
             inputs, upsampled = scale3_window_inputs(
-                {'rgb': image}, predicted, windows, self.output_grid(), self.scale3_size)
+                {'rgb': image}, predicted, windows, self.scale3_grid, self.scale3_size)
             features = self.scale3_front(inputs['rgb'])[:, self.num_predicted:]
             check_window_output(features, windows)
         s3_input = torch.cat([upsampled, features], dim=1)

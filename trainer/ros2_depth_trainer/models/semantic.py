@@ -155,6 +155,7 @@ class Eigen15Semantic(nn.Module):
         s3_in = outputs + sum(config.scale3_widths.values())
         self.scale2_head = fine_stack(s2_in, config.fine_channels, 3, outputs)
         self.scale3_head = fine_stack(s3_in, config.fine_channels, 2, outputs)
+        self.scale3_grid = self.output_grid()  # fixed by the layers; read by every window step
 
     @property
     def output_size(self) -> Tuple[int, int]:
@@ -207,7 +208,7 @@ class Eigen15Semantic(nn.Module):
             features = self._fronts(self.scale3_fronts, inputs)
         else:
             inputs, upsampled = scale3_window_inputs(
-                inputs, probabilities, windows, self.output_grid(), self.scale3_size)
+                inputs, probabilities, windows, self.scale3_grid, self.scale3_size)
             features = self._fronts(self.scale3_fronts, inputs)
             check_window_output(features, windows)
         return scale2, self.scale3_head(torch.cat([upsampled, features], dim=1))
