@@ -443,9 +443,9 @@ def _recesses(rng: np.random.Generator, plan: RoomPlan, parts: List[Part]
     return recesses, [(w, a, b) for w, a, b, kind in spans if kind == 'door']
 
 
-def indoor_scene(rng: np.random.Generator, plan: RoomPlan, keep_clear: np.ndarray,
-                 clearance: float = 0.6) -> Scene:
-    """Build a furnished room of the given size, keeping `clearance` from `keep_clear` (N, 2)."""
+def room_shell(rng: np.random.Generator, plan: RoomPlan
+               ) -> Tuple[Box, List[Part], List[Recess], List[Tuple[int, float, float]]]:
+    """Return the room box (floor, walls, ceiling, doors, windows), its parts, recesses, doors."""
     ceiling = Material('noise', ((0.95, 0.95, 0.94), (0.88, 0.88, 0.87)), scale=1.0,
                        seed=_seed(rng))
     wall = _wall_material(rng)
@@ -457,11 +457,28 @@ def indoor_scene(rng: np.random.Generator, plan: RoomPlan, keep_clear: np.ndarra
     recesses, door_spans = _recesses(rng, plan, parts)
     room = Box((0, 0, 0), (plan.width, plan.length, plan.height), parts, face_parts=face_parts,
                hollow=True, recesses=recesses)
-    prims: List[Primitive] = [room]
-    layout = _Layout(plan, np.asarray(keep_clear, float), clearance)
+    return room, parts, recesses, door_spans
+
+
+def wall_spot(plan: RoomPlan, wall: int, pos: float, dp: float, gap: float = 0.02
+              ) -> Tuple[Tuple[float, float], float]:
+    """Return the centre and yaw of a piece `dp` deep standing against `wall` at `pos` along it."""
+    axis = wall // 2
+    along = 1 - axis
+    ox, oy = WALL_OUTWARD[wall]
+    centre = [0.0, 0.0]
+    centre[along] = pos
+    plane = (plan.width, plan.length)[axis] if (ox + oy) > 0 else 0.0
+    centre[axis] = plane - (ox + oy) * (dp / 2 + gap)
+    return (centre[0], centre[1]), WALL_YAW[wall]
+
+
+def wall_furniture(rng: np.random.Generator, plan: RoomPlan, layout: _Layout,
+                   door_spans: Sequence[Tuple[int, float, float]], wanted: int
+                   ) -> Tuple[List[Primitive], List[_Top]]:
+    """Place up to `wanted` cabinets, beds, sofas and desks against the walls, where free."""
+    prims: List[Primitive] = []
     tops: List[_Top] = []
-    # Furniture against the walls.
-    wanted = int(rng.integers(4, 9))
     placed = 0
     for _ in range(6 * wanted):
         if placed >= wanted:
@@ -484,19 +501,12 @@ def indoor_scene(rng: np.random.Generator, plan: RoomPlan, keep_clear: np.ndarra
         pos = float(rng.uniform(w / 2 + 0.02, span - w / 2 - 0.02))
         if any(s == wall and pos - w / 2 < b and a < pos + w / 2 for s, a, b in door_spans):
             continue
-        ox, oy = WALL_OUTWARD[wall]
-        gap = 0.02
-        centre = [0.0, 0.0]
-        centre[along] = pos
-        plane = (plan.width, plan.length)[axis] if (ox + oy) > 0 else 0.0
-        centre[axis] = plane - (ox + oy) * (dp / 2 + gap)
-        yaw = WALL_YAW[wall]
-        rect = _footprint(tuple(centre), yaw, w, dp)
+        centre_t, yaw = wall_spot(plan, wall, pos, dp)
+        rect = _footprint(centre_t, yaw, w, dp)
         if not layout.free(rect):
             continue
         layout.rects.append(rect)
         placed += 1
-        centre_t = (centre[0], centre[1])
         if kind == 'bed':
             new, new_tops = _bed(rng, centre_t, yaw, w, dp)
         elif kind == 'sofa':
@@ -507,6 +517,33 @@ def indoor_scene(rng: np.random.Generator, plan: RoomPlan, keep_clear: np.ndarra
             new, new_tops = _cabinet(rng, centre_t, yaw, w, dp)
         prims.extend(new)
         tops.extend(new_tops)
+    return prims, tops
+
+
+def lamp_shade(rng: np.random.Generator, x: float, y: float, z: float,
+               ceiling: float) -> Primitive:
+    """Return a glowing lamp shade at the ceiling for a light at (x, y, z); casts no shadow."""
+    radius = float(rng.uniform(0.12, 0.25))
+    lamp = Part(C.OBJECT, Material('plain', ((1.0, 0.97, 0.9),), scale=0.2, seed=_seed(rng),
+                                   emission=float(rng.uniform(1.5, 3.0))))
+    if rng.uniform() < 0.5:
+        shade: Primitive = Cylinder((x, y, ceiling - 0.03), radius, 0.03, [lamp])
+    else:
+        shade = Sphere((x, y, z + 0.02), min(radius, ceiling - z - 0.04), [lamp])
+    shade.solid = False
+    return shade
+
+
+def indoor_scene(rng: np.random.Generator, plan: RoomPlan, keep_clear: np.ndarray,
+                 clearance: float = 0.6) -> Scene:
+    """Build a furnished room of the given size, keeping `clearance` from `keep_clear` (N, 2)."""
+    room, parts, recesses, door_spans = room_shell(rng, plan)
+    prims: List[Primitive] = [room]
+    layout = _Layout(plan, np.asarray(keep_clear, float), clearance)
+    # Furniture against the walls.
+    wanted = int(rng.integers(4, 9))
+    prims_walls, tops = wall_furniture(rng, plan, layout, door_spans, wanted)
+    prims.extend(prims_walls)
     # A table with chairs somewhere in the room.
     if rng.uniform() < 0.7:
         for _attempt in range(6):
@@ -567,17 +604,8 @@ def indoor_scene(rng: np.random.Generator, plan: RoomPlan, keep_clear: np.ndarra
         # Only the main light casts shadows (the others fill in, as bounce light would).
         lights.append(Light('point', (x, y, z), (power, power * warm, power * warm ** 2),
                             shadows=i == 0))
-        # The lamp itself: a glowing shade at the ceiling, casting no shadow (the light is in
-        # or just below it).
-        radius = float(rng.uniform(0.12, 0.25))
-        lamp = Part(C.OBJECT, Material('plain', ((1.0, 0.97, 0.9),), scale=0.2, seed=_seed(rng),
-                                       emission=float(rng.uniform(1.5, 3.0))))
-        if rng.uniform() < 0.5:
-            shade: Primitive = Cylinder((x, y, plan.height - 0.03), radius, 0.03, [lamp])
-        else:
-            shade = Sphere((x, y, z + 0.02), min(radius, plan.height - z - 0.04), [lamp])
-        shade.solid = False
-        prims.append(shade)
+        # The lamp itself: a glowing shade at the ceiling (the light is in or just below it).
+        prims.append(lamp_shade(rng, x, y, z, plan.height))
     ambient = float(rng.uniform(0.12, 0.3)) * main / 4.0
     lighting = Lighting(tuple(lights), (ambient, ambient, ambient * 0.95),
                         (ambient * 0.6, ambient * 0.55, ambient * 0.5))
