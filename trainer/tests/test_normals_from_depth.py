@@ -1,8 +1,9 @@
 """
 Normals estimated from generated depth (ros2_depth.geometry) against the renderer's exact normals.
 
-The scenes come from the in-memory renderer with their sensor holes; the exact normals are not
-holed (docs/synthetic_data.md), so every pixel with an estimate has an exact normal to compare.
+The scenes come from the in-memory renderer: the exact depth with the sensor holes; the exact
+normals are not holed (docs/synthetic_data.md), so every pixel with an estimate has an exact
+normal to compare.
 """
 
 from __future__ import annotations
@@ -25,18 +26,20 @@ def _errors(kind: str, indices: range, size: Tuple[int, int], quantise: bool,
     errors: List[np.ndarray] = []
     estimated = with_depth = 0
     for index in indices:
-        frame = render_sample(kind, 0, index, *size).rendered.frame
-        depth = frame.depth
+        rendered = render_sample(kind, 0, index, *size).rendered
+        frame = rendered.frame
+        # The exact depth with the sensor's holes (frame.depth carries the sensor's errors).
+        depth = np.where(rendered.holes, np.float32(np.nan), rendered.exact_depth)
         if quantise:
             step = KINECT_INVERSE_DEPTH_STEP
             depth = (1.0 / (np.round(1.0 / depth / step) * step)).astype(np.float32)
         normals = normals_from_depth(depth, frame.camera, **options)
         has = np.linalg.norm(normals, axis=-1) > 0
-        assert not has[~np.isfinite(frame.depth)].any()
+        assert not has[~np.isfinite(depth)].any()
         cos = np.einsum('ij,ij->i', normals[has].astype(np.float64), frame.normals[has])
         errors.append(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
         estimated += int(has.sum())
-        with_depth += int(np.isfinite(frame.depth).sum())
+        with_depth += int(np.isfinite(depth).sum())
     return np.concatenate(errors), estimated / with_depth
 
 

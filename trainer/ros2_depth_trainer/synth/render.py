@@ -3,7 +3,9 @@ Render a scene from a camera: colour, exact depth, normals and labels from one r
 
 Depth is the distance t along camera rays scaled to unit optical-axis component, so t is the
 depth itself; normals come from the hit primitive's analytic surface; labels from the hit part.
-The sensor model then degrades the colour and punches holes into the depth.
+The sensor model then degrades the colour, punches holes into the depth and, for a
+structured-light or time-of-flight depth family, perturbs the depth values as that sensor
+would; ``Rendered.exact_depth`` keeps the exact depth, normals and labels are never perturbed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .classes import SKY, UNLABELLED
 from .frame import Frame
 from .raycast import bounds, cast, cone_cull, describe_hits, Primitive
 from .scene import Scene
-from .sensor import depth_holes, expose, SensorModel
+from .sensor import depth_holes, expose, sensor_depth, SensorModel
 from .shading import dot3, shade, shadow_mask, sun_shadow_mask
 from .textures import albedo as texture_albedo
 
@@ -33,6 +35,7 @@ class Rendered:
     scene: Scene
     exact_depth: np.ndarray  # (H, W) float32, NaN only where no surface (the sky)
     holes: np.ndarray  # (H, W) bool, where the sensor model made depth invalid
+    # frame.depth: NaN in the holes, elsewhere the depth as the sensor family measures it
     primitive: np.ndarray  # (H, W) int16 index of the hit primitive, -1 = none
     face: np.ndarray  # (H, W) int16 face code of the hit (see raycast)
 
@@ -207,14 +210,14 @@ def render(scene: Scene, pose: CameraPose, camera: PinholeCamera, sensor: Sensor
             image[miss] = scene.sky.radiance(dirs)
     normals_cam = _untiled(hit.normals @ rotation.astype(np.float32), rays, np.nan, rows,
                            np.float32)
-    lum = albedo @ np.array([0.2126, 0.7152, 0.0722], np.float32)
-    holes = depth_holes(depth, _untiled(cos, rays, 1.0, rows, np.float32),
-                        _untiled(lum, rays, 1.0, rows, np.float32),
+    lum = _untiled(albedo @ np.array([0.2126, 0.7152, 0.0722], np.float32), rays, 1.0, rows,
+                   np.float32)
+    holes = depth_holes(depth, _untiled(cos, rays, 1.0, rows, np.float32), lum,
                         _untiled(highlight, rays, 0.0, rows, np.float32),
                         _untiled(table.glass[material], rays, False, rows, bool), camera.fx,
                         sensor)
     rgb = expose(image, sensor, rng)
-    frame = Frame(rgb=rgb, depth=np.where(holes, np.float32(np.nan), depth), camera=camera,
+    frame = Frame(rgb=rgb, depth=sensor_depth(depth, holes, lum, sensor, rng), camera=camera,
                   normals=normals_cam, labels=labels, time_s=time_s)
     return Rendered(frame=frame, pose=pose, scene=scene, exact_depth=depth, holes=holes,
                     primitive=np.ascontiguousarray(untile(hits.primitive, rays)),

@@ -18,7 +18,8 @@ from .render import render, Rendered
 from .scenes import KINDS, random_view, View
 from .sensor import draw_sensor, SensorModel
 
-GENERATOR_VERSION = '1.0'
+# 2.0: camera effects (motion blur, JPEG, wider colour casts) and depth sensor families.
+GENERATOR_VERSION = '2.0'
 
 
 def sample_streams(seed: int, kind: str, index: int
@@ -56,6 +57,8 @@ class Sample:
             'camera_position_m': [float(v) for v in pose.position],
             'camera_to_world': self.rendered.pose.rotation().tolist(),
             'scene': self.view.scene.info,
+            'depth_sensor': self.sensor.depth_family,
+            'sensor': self.sensor.to_json(),
         }
 
 

@@ -123,7 +123,7 @@ def render_trajectory(kind: str, seed: int, frames: int, rate_hz: float, height:
     """
     trajectory = plan_trajectory(kind, seed, frames, rate_hz)
     _, sensor_rng = _streams(kind, seed)
-    sensor = draw_sensor(kind, sensor_rng)
+    sensor = draw_sensor(kind, sensor_rng, legacy=True)  # the bags' sensor: generator 1.0
     camera = camera_from_fov(width, height, trajectory.fov_deg)
     for i, pose in enumerate(trajectory.poses):
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), KINDS.index(kind), i]))
