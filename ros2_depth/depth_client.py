@@ -30,6 +30,11 @@ OUTPUTS = {
     'normals': ('normals/image', Image),
     'points': ('points', PointCloud2),
 }
+# Published only by models with a labels output.
+LABEL_OUTPUTS = {
+    'labels': ('labels/image', Image),
+    'labels_color': ('labels/color', Image),
+}
 Stamp = Tuple[int, int]
 
 
@@ -99,8 +104,14 @@ class DepthClient:
         reliability: str = 'reliable',
         image_topic: str = 'image',
         name: str = 'depth_client',
+        labels: bool = False,
     ) -> None:
-        """Create the context (in `env`'s ROS domain), publishers and output subscriptions."""
+        """
+        Create the context (in `env`'s ROS domain), publishers and output subscriptions.
+
+        With `labels`, it also subscribes to the labels outputs (and so makes the node compute
+        them).
+        """
         for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY'):
             os.environ[key] = env[key]
         self.namespace = namespace
@@ -123,7 +134,8 @@ class DepthClient:
         out_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
         )
-        for key, (topic, msg_type) in OUTPUTS.items():
+        self.outputs = dict(OUTPUTS, **(LABEL_OUTPUTS if labels else {}))
+        for key, (topic, msg_type) in self.outputs.items():
             self.node.create_subscription(msg_type, topic, self._recorder(key), out_qos)
 
     def _recorder(self, key: str) -> Callable[[object], None]:
@@ -152,7 +164,7 @@ class DepthClient:
                 and self.pub_info.get_subscription_count() > 0
                 and all(
                     self.node.count_publishers(f'{self.namespace}/{topic}') > 0
-                    for topic, _ in OUTPUTS.values()
+                    for topic, _ in self.outputs.values()
                 )
             ),
             timeout,
@@ -170,9 +182,10 @@ class DepthClient:
         image: Image,
         info: Optional[CameraInfo],
         timeout: float = 20.0,
-        keys: Sequence[str] = tuple(OUTPUTS),
+        keys: Optional[Sequence[str]] = None,
     ) -> bool:
         """Publish a frame (again every second) until every output with its stamp has arrived."""
+        keys = tuple(self.outputs) if keys is None else keys
         stamp = (image.header.stamp.sec, image.header.stamp.nanosec)
         end = time.monotonic() + timeout
         while time.monotonic() < end:

@@ -1,5 +1,5 @@
 """
-depth_node: camera image in; metric depth, normals and an organized point cloud out.
+depth_node: camera image in; metric depth, normals, labels and an organized point cloud out.
 
 A thin shell over DepthPipeline: topic wiring, parameters and QoS. Images are handed to one worker
 thread through a single slot, so only the newest frame is ever processed; outputs nobody subscribes
@@ -24,7 +24,7 @@ from ros2_depth.camera_model import camera_from_info, CameraInfoError
 from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
 from ros2_depth.model_spec import load_spec, ModelSpecError
-from ros2_depth.pipeline import DepthPipeline, PipelineError, RESIZE_MODES
+from ros2_depth.pipeline import DepthPipeline, label_palette, PipelineError, RESIZE_MODES
 from ros2_depth.resources import default_model_path
 from ros2_depth.ros_messages import camera_info_message, cloud_message, image_message
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -82,7 +82,11 @@ def _qos(reliability: str, depth: int) -> QoSProfile:
 
 
 class DepthNode(Node):
-    """Publishes depth/image, depth/camera_info, normals/image and points for each newest image."""
+    """
+    Publishes depth/image, depth/camera_info, normals/image and points for each newest image.
+
+    With a model that predicts labels, also labels/image (mono8 class ids) and labels/color.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         """Declare parameters, load the model, wire the topics; raise if the model cannot run."""
@@ -118,6 +122,14 @@ class DepthNode(Node):
         self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
         self.pub_normals = self.create_publisher(Image, 'normals/image', out_qos)
         self.pub_points = self.create_publisher(PointCloud2, 'points', out_qos)
+        self.pub_labels = self.pub_labels_color = None
+        if self.pipeline.has_labels:
+            self.pub_labels = self.create_publisher(Image, 'labels/image', out_qos)
+            self.pub_labels_color = self.create_publisher(Image, 'labels/color', out_qos)
+            self._palette = label_palette(self.spec)
+            names = self.spec.output('labels').class_names
+            log.info(f'model predicts {len(names) or "its"} labels: publishing labels/image '
+                     '(mono8 class ids) and labels/color')
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 
         in_qos = _qos(param['input_qos'], 1)
@@ -198,7 +210,13 @@ class DepthNode(Node):
         want_normals = self.pipeline.has_normals and self.pub_normals.get_subscription_count() > 0
         want_points = self.pub_points.get_subscription_count() > 0
         want_info = self.pub_info.get_subscription_count() > 0
-        if not (want_depth or want_normals or want_points or want_info):
+        want_labels = self.pub_labels is not None and self.pub_labels.get_subscription_count() > 0
+        want_labels_color = (
+            self.pub_labels_color is not None
+            and self.pub_labels_color.get_subscription_count() > 0
+        )
+        want_any_labels = want_labels or want_labels_color
+        if not (want_depth or want_normals or want_points or want_info or want_any_labels):
             self.stats['idle'] += 1
             return False
         try:
@@ -210,9 +228,13 @@ class DepthNode(Node):
                     f'"{image.header.frame_id}"; outputs use the image frame',
                     throttle_duration_sec=30.0,
                 )
-            if want_depth or want_normals or want_points:
+            if want_depth or want_normals or want_points or want_any_labels:
                 result = self.pipeline.run(
-                    pixels, image.encoding, camera, want_normals=want_normals
+                    pixels,
+                    image.encoding,
+                    camera,
+                    want_normals=want_normals,
+                    want_labels=want_any_labels,
                 )
                 out_camera = result.camera
             else:
@@ -236,6 +258,12 @@ class DepthNode(Node):
             if want_points:
                 self.pub_points.publish(
                     cloud_message(header, backproject(result.depth, out_camera))
+                )
+            if want_labels and result.labels is not None:
+                self.pub_labels.publish(image_message(header, result.labels, 'mono8'))
+            if want_labels_color and result.labels is not None:
+                self.pub_labels_color.publish(
+                    image_message(header, self._palette[result.labels], 'rgb8')
                 )
             self._inference_ms = result.timings_ms['inference']
         self.stats['processed'] += 1

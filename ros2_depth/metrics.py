@@ -181,6 +181,8 @@ PROTOCOLS: Dict[str, EvalProtocol] = {
     'kitti_eigen': EvalProtocol('kitti_eigen', crop='kitti_eigen', min_depth=1e-3,
                                 max_depth=80.0),
     'full': EvalProtocol('full', crop='none', min_depth=1e-3, max_depth=80.0),
+    # Real RGB-D cameras (Kinect, RealSense, TUM RGB-D): whole image, the sensors' 10 m range.
+    'rgbd': EvalProtocol('rgbd', crop='none', min_depth=1e-3, max_depth=10.0),
 }
 
 

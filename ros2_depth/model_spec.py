@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 SIDECAR_FORMAT = 'ros2_depth/model'
-SIDECAR_VERSION = 1
+# Version 2 adds ``metric_scale``: a runtime that reads only version 1 would ignore it and publish
+# depth in the wrong scale, so the exporter writes 2 exactly when a model has a metric scale.
+SIDECAR_VERSION = 2
+SIDECAR_VERSIONS = (1, 2)
+METRIC_SCALE_SCHEMES = ('canonical_focal',)
 
 OUTPUT_KINDS = ('depth', 'normals', 'labels')
 DEPTH_ENCODINGS = ('log', 'linear')
@@ -51,6 +55,8 @@ class OutputSpec:
     encoding: str = 'linear'
     units: str = ''
     class_names: Tuple[str, ...] = ()
+    class_colors: Tuple[Tuple[int, int, int], ...] = ()
+    first_class_id: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +75,31 @@ class OutputGrid:
 
 
 @dataclasses.dataclass(frozen=True)
+class MetricScale:
+    """
+    How a depth output becomes metres for a given camera.
+
+    Scheme 'canonical_focal': the network predicts depth as a camera with focal length
+    ``canonical_focal_px`` (in network-input pixels) would see it. An object of size S at depth Z
+    spans f S / Z pixels, so an image taken with focal length f (after the crop and resize to the
+    network input) shows it as the canonical camera would at depth Z f_c / f; the metric depth is
+    therefore the output times f / f_c. For cameras with fx != fy, f is sqrt(fx * fy).
+    """
+
+    scheme: str = 'canonical_focal'
+    canonical_focal_px: float = 250.0
+
+    def factor(self, input_focal_px: float) -> float:
+        """Return metric depth / output depth for a network-input focal length in pixels."""
+        return float(input_focal_px) / self.canonical_focal_px
+
+
+def input_focal_px(fx: float, fy: float) -> float:
+    """Return the one focal length of the canonical-focal scheme: sqrt(fx * fy), in pixels."""
+    return float((fx * fy) ** 0.5)
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Everything the runtime needs to know about an exported network."""
 
@@ -83,6 +114,7 @@ class ModelSpec:
     model_config: Dict[str, Any] = dataclasses.field(default_factory=dict)
     git_revision: str = ''
     description: str = ''
+    metric_scale: Optional[MetricScale] = None
     path: Optional[Path] = None
 
     def output(self, kind: str) -> Optional[OutputSpec]:
@@ -102,8 +134,10 @@ class ModelSpec:
         """Return the JSON-serialisable form written to disk."""
         data = dataclasses.asdict(self)
         data.pop('path')
+        if self.metric_scale is None:
+            data.pop('metric_scale')
         data['format'] = SIDECAR_FORMAT
-        data['format_version'] = SIDECAR_VERSION
+        data['format_version'] = SIDECAR_VERSION if self.metric_scale is not None else 1
         return data
 
     def save(self, path: Path) -> None:
@@ -169,12 +203,15 @@ def _spec_from_dict(data: Dict[str, Any], path: Optional[Path], where: str) -> M
         raise ModelSpecError(
             f'{where}: not a ros2_depth model sidecar (format is {data.get("format")!r})'
         )
-    if data.get('format_version') != SIDECAR_VERSION:
+    version = data.get('format_version')
+    if version not in SIDECAR_VERSIONS or isinstance(version, bool):
         raise ModelSpecError(
-            f'{where}: sidecar format_version {data.get("format_version")!r} is not supported '
-            f'(this runtime reads version {SIDECAR_VERSION}); '
-            're-export the model with a matching trainer'
+            f'{where}: sidecar format_version {version!r} is not supported '
+            f'(this runtime reads versions {list(SIDECAR_VERSIONS)}); '
+            'update ros2_depth or re-export the model with a matching trainer'
         )
+    if 'metric_scale' in data and version < 2:
+        raise ModelSpecError(f'{where}: metric_scale needs format_version 2, got {version}')
 
     raw_in = _object(_require(data, 'input', where), where + ': input')
     std = _triple(raw_in.get('std', (1.0, 1.0, 1.0)), where + ': input.std')
@@ -227,7 +264,7 @@ def _spec_from_dict(data: Dict[str, Any], path: Optional[Path], where: str) -> M
             channels=channels,
             encoding=encoding,
             units=str(raw.get('units', '')),
-            class_names=tuple(str(c) for c in raw.get('class_names', ())),
+            **_class_table(raw, kind, channels, owhere),
         )
     shapes = {(o.height, o.width) for o in outputs.values()}
     if len(shapes) != 1:
@@ -255,6 +292,7 @@ def _spec_from_dict(data: Dict[str, Any], path: Optional[Path], where: str) -> M
         raise ModelSpecError(f'{where}: depth_range must be [min, max] with 0 <= min < max')
 
     return ModelSpec(
+        metric_scale=_metric_scale(data.get('metric_scale'), where),
         name=str(_require(data, 'name', where)),
         onnx_file=str(_require(data, 'onnx_file', where)),
         input=inp,
@@ -268,6 +306,53 @@ def _spec_from_dict(data: Dict[str, Any], path: Optional[Path], where: str) -> M
         description=str(data.get('description', '')),
         path=path,
     )
+
+
+def _class_table(raw: Dict[str, Any], kind: str, channels: int, where: str) -> Dict[str, Any]:
+    """Check a labels output's class names, colours and first class id against its channels."""
+    names = raw.get('class_names', ())
+    colors = raw.get('class_colors', ())
+    first = raw.get('first_class_id', 0)
+    if not isinstance(names, (list, tuple)) or not isinstance(colors, (list, tuple)):
+        raise ModelSpecError(f'{where}: class_names and class_colors must be lists')
+    if not isinstance(first, int) or isinstance(first, bool) or first < 0:
+        raise ModelSpecError(f'{where}.first_class_id must be a non-negative integer')
+    if kind == 'labels':
+        # Channel k scores class id first_class_id + k; names and colours are indexed by id.
+        if first + channels > 256:
+            raise ModelSpecError(f'{where}: class ids up to {first + channels - 1} do not fit '
+                                 'a mono8 image')
+        for what, table in (('class_names', names), ('class_colors', colors)):
+            if table and len(table) != first + channels:
+                raise ModelSpecError(
+                    f'{where}: {len(table)} {what} for {channels} channels starting at class '
+                    f'id {first} (expected {first + channels}, indexed by class id)')
+    parsed_colors = []
+    for color in colors:
+        if (not isinstance(color, (list, tuple)) or len(color) != 3
+                or not all(isinstance(c, int) and 0 <= c <= 255 for c in color)):
+            raise ModelSpecError(f'{where}: class colours must be [r, g, b] in 0..255, '
+                                 f'got {color!r}')
+        parsed_colors.append(tuple(color))
+    return {'class_names': tuple(str(c) for c in names), 'class_colors': tuple(parsed_colors),
+            'first_class_id': first}
+
+
+def _metric_scale(raw: Any, where: str) -> Optional[MetricScale]:
+    """Parse the optional metric_scale block."""
+    if raw is None:
+        return None
+    raw = _object(raw, where + ': metric_scale')
+    scheme = raw.get('scheme')
+    if scheme not in METRIC_SCALE_SCHEMES:
+        raise ModelSpecError(f'{where}: metric_scale.scheme must be one of '
+                             f'{list(METRIC_SCALE_SCHEMES)}, got {scheme!r}')
+    focal = _number(_require(raw, 'canonical_focal_px', where + ': metric_scale'),
+                    where + ': metric_scale.canonical_focal_px')
+    if not focal > 0 or focal == float('inf'):
+        raise ModelSpecError(f'{where}: metric_scale.canonical_focal_px must be positive, '
+                             f'got {focal}')
+    return MetricScale(scheme=scheme, canonical_focal_px=focal)
 
 
 def load_spec(path: Path, verify_hash: bool = True) -> ModelSpec:

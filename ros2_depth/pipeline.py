@@ -5,6 +5,11 @@ The camera image is centre-cropped to the network's aspect ratio (or stretched, 
 resized to the network input; the network's output grid maps back onto that input through the
 affine map in the model's sidecar. Composing the two gives the intrinsics of every output image
 exactly.
+
+Depth: the network predicts ln(metres) (or metres); a model with a ``metric_scale`` predicts it
+in a canonical camera, and the pipeline turns it into metres for the actual camera with the
+focal length the camera_info gives after the same crop and resize (``model_spec.MetricScale``).
+Labels: the arg-max class id per pixel (mono8), when the model has a labels output.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 
 from ros2_depth.backends.base import InferenceBackend
 from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera, resize_map
-from ros2_depth.model_spec import ModelSpec
+from ros2_depth.model_spec import input_focal_px, ModelSpec
 
 RESIZE_MODES = ('crop', 'stretch')
 
@@ -43,6 +48,8 @@ class DepthResult:
     depth: np.ndarray
     camera: PinholeCamera
     normals: Optional[np.ndarray] = None
+    labels: Optional[np.ndarray] = None
+    depth_factor: float = 1.0
     timings_ms: Dict[str, float] = dataclasses.field(default_factory=dict)
 
 
@@ -94,6 +101,7 @@ class DepthPipeline:
             raise PipelineError(f'model {spec.name} has no depth output')
         self._depth_key = next(k for k, o in spec.outputs.items() if o.kind == 'depth')
         self._normals_key = next((k for k, o in spec.outputs.items() if o.kind == 'normals'), None)
+        self._labels_key = next((k for k, o in spec.outputs.items() if o.kind == 'labels'), None)
         self._out_size = (depth_out.width, depth_out.height)
         grid = spec.output_grid
         self._grid = ImageMap(
@@ -105,10 +113,27 @@ class DepthPipeline:
         """Whether the model predicts surface normals."""
         return self._normals_key is not None
 
+    @property
+    def has_labels(self) -> bool:
+        """Whether the model predicts semantic labels."""
+        return self._labels_key is not None
+
     def output_camera(self, camera: PinholeCamera) -> PinholeCamera:
         """Intrinsics of the output images for a given input camera."""
         mapping, _ = input_map(camera.size, self._net_size, self.resize_mode)
         return camera.resampled(mapping.then(self._grid), *self._out_size)
+
+    def input_camera(self, camera: PinholeCamera) -> PinholeCamera:
+        """Intrinsics of the network input (after the crop and resize) for an input camera."""
+        mapping, _ = input_map(camera.size, self._net_size, self.resize_mode)
+        return camera.resampled(mapping, *self._net_size)
+
+    def depth_factor(self, camera: PinholeCamera) -> float:
+        """Return metres per unit of the depth output for this camera (1 without metric_scale)."""
+        if self.spec.metric_scale is None:
+            return 1.0
+        net = self.input_camera(camera)
+        return self.spec.metric_scale.factor(input_focal_px(net.fx, net.fy))
 
     def preprocess(self, image: np.ndarray, encoding: str) -> np.ndarray:
         """Crop, resize, normalise an (H, W[, C]) 8-bit image to a (1, 3, h, w) float32 tensor."""
@@ -137,9 +162,14 @@ class DepthPipeline:
         return tensor[None]
 
     def run(
-        self, image: np.ndarray, encoding: str, camera: PinholeCamera, want_normals: bool = True
+        self,
+        image: np.ndarray,
+        encoding: str,
+        camera: PinholeCamera,
+        want_normals: bool = True,
+        want_labels: bool = False,
     ) -> DepthResult:
-        """Predict metric depth (metres, NaN where invalid) and unit normals for one image."""
+        """Predict metric depth (metres, NaN where invalid), unit normals and labels."""
         if image.shape[1] != camera.width or image.shape[0] != camera.height:
             raise PipelineError(
                 f'image is {image.shape[1]}x{image.shape[0]} but its camera_info describes '
@@ -151,15 +181,20 @@ class DepthPipeline:
         mid = time.perf_counter()
         outputs = self.backend.infer(tensor)
         end = time.perf_counter()
-        depth = self._depth(outputs[self._depth_key][0, 0])
-        normals = None
+        factor = self.depth_factor(camera)
+        depth = self._depth(outputs[self._depth_key][0, 0], factor)
+        normals = labels = None
         if want_normals and self._normals_key is not None:
             normals = self._normals(outputs[self._normals_key][0], depth)
+        if want_labels and self._labels_key is not None:
+            labels = self._labels(outputs[self._labels_key][0])
         done = time.perf_counter()
         return DepthResult(
             depth=depth,
             camera=self.output_camera(camera),
             normals=normals,
+            labels=labels,
+            depth_factor=factor,
             timings_ms={
                 'preprocess': 1e3 * (mid - start),
                 'inference': 1e3 * (end - mid),
@@ -167,13 +202,26 @@ class DepthPipeline:
             },
         )
 
-    def _depth(self, raw: np.ndarray) -> np.ndarray:
+    def _depth(self, raw: np.ndarray, factor: float = 1.0) -> np.ndarray:
         out = self.spec.outputs[self._depth_key]
         with np.errstate(over='ignore', invalid='ignore'):
-            depth = np.exp(raw) if out.encoding == 'log' else raw.astype(np.float32, copy=True)
+            if out.encoding == 'log':
+                depth = np.exp(raw + np.float32(np.log(factor)) if factor != 1.0 else raw)
+            else:
+                depth = raw.astype(np.float32, copy=True)
+                if factor != 1.0:
+                    depth *= np.float32(factor)
         low, high = self.spec.depth_range
         depth[~((depth >= low) & (depth <= high))] = np.nan
         return depth.astype(np.float32, copy=False)
+
+    def _labels(self, scores: np.ndarray) -> np.ndarray:
+        """Arg-max over the class scores (C, h, w) -> class ids (h, w) uint8."""
+        first = self.spec.outputs[self._labels_key].first_class_id
+        labels = np.argmax(scores, axis=0).astype(np.uint8)
+        if first:
+            labels += np.uint8(first)
+        return labels
 
     @staticmethod
     def _normals(raw: np.ndarray, depth: np.ndarray) -> np.ndarray:
@@ -182,3 +230,21 @@ class DepthPipeline:
             normals /= np.linalg.norm(normals, axis=2, keepdims=True)
         normals[np.isnan(depth)] = np.nan
         return normals
+
+
+def label_palette(spec: ModelSpec) -> np.ndarray:
+    """
+    Return a (256, 3) uint8 colour table indexed by class id for the model's labels output.
+
+    Colours come from the sidecar's ``class_colors``; ids without one get a fixed, distinct
+    colour from a golden-angle hue sequence; id 0 without a colour is black.
+    """
+    palette = np.zeros((256, 3), np.uint8)
+    hues = (np.arange(256) * 137.508) % 360.0
+    hsv = np.stack([hues / 2.0, np.full(256, 200.0), np.full(256, 230.0)], axis=1)
+    palette[:] = cv2.cvtColor(hsv.astype(np.uint8)[None], cv2.COLOR_HSV2RGB)[0]
+    palette[0] = 0
+    out = spec.output('labels')
+    if out is not None and out.class_colors:
+        palette[:len(out.class_colors)] = np.asarray(out.class_colors, np.uint8)
+    return palette

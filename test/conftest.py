@@ -30,3 +30,10 @@ def shared_data() -> Path:
             'tests read real camera data from shared/data beside the repo'
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope='session')
+def tiny_camera_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Sidecar path of the tiny model with a labels output and a canonical-focal metric scale."""
+    return build_tiny_model(tmp_path_factory.mktemp('model'), name='tiny_camera', labels=True,
+                            canonical_focal=250.0)

@@ -10,8 +10,8 @@ from typing import Any, Callable, Dict
 
 import pytest
 from ros2_depth.model_spec import (
-    file_sha256, InputSpec, load_spec, ModelSpecError, OutputGrid, SIDECAR_FORMAT, SIDECAR_VERSION,
-    spec_from_dict)
+    file_sha256, input_focal_px, InputSpec, load_spec, MetricScale, ModelSpecError, OutputGrid,
+    SIDECAR_FORMAT, SIDECAR_VERSION, spec_from_dict)
 
 
 @pytest.fixture
@@ -66,8 +66,9 @@ def test_onnx_path_resolves_to_its_sidecar(tiny_model: Path) -> None:
 def test_to_dict_round_trip(tiny_model: Path) -> None:
     spec = load_spec(tiny_model)
     data = spec.to_dict()
-    assert data['format'] == SIDECAR_FORMAT and data['format_version'] == SIDECAR_VERSION
-    assert 'path' not in data
+    # No metric scale: written as version 1, which runtimes before version 2 still read.
+    assert data['format'] == SIDECAR_FORMAT and data['format_version'] == 1
+    assert 'path' not in data and 'metric_scale' not in data
     again = spec_from_dict(json.loads(json.dumps(data)), spec.path)
     assert again == spec
 
@@ -123,7 +124,8 @@ MALFORMED = {
     'missing format': (drop('format'), ['format']),
     'wrong format': (put('ros2_depth/engine', 'format'), ['format', 'ros2_depth/engine']),
     'missing format_version': (drop('format_version'), ['format_version']),
-    'newer format_version': (put(2, 'format_version'), ['format_version', '2']),
+    'newer format_version': (put(SIDECAR_VERSION + 1, 'format_version'),
+                             ['format_version', str(SIDECAR_VERSION + 1)]),
     'string format_version': (put('1', 'format_version'), ['format_version']),
     'bad kind': (put('disparity', 'outputs', 'depth', 'kind'),
                  ['outputs.depth.kind', 'disparity']),
@@ -273,3 +275,61 @@ def test_spec_from_dict_defaults(sidecar_data: Dict[str, Any]) -> None:
     assert spec.input.scale == pytest.approx(1 / 255.0) and spec.input.color_order == 'rgb'
     assert spec.outputs['depth'].encoding == 'linear'
     assert spec.path is None and spec.onnx_path == (Path('.') / 'tiny.onnx').resolve()
+
+
+# --- metric scale and labels (format version 2) --------------------------------------------------
+
+def test_metric_scale_factor_is_focal_over_canonical() -> None:
+    scale = MetricScale(canonical_focal_px=250.0)
+    assert scale.factor(250.0) == 1.0
+    assert scale.factor(500.0) == 2.0 and scale.factor(125.0) == 0.5
+    assert input_focal_px(400.0, 100.0) == pytest.approx(200.0)
+
+
+def test_camera_model_sidecar_round_trips_as_version_2(tiny_camera_model: Path) -> None:
+    spec = load_spec(tiny_camera_model)
+    assert spec.metric_scale == MetricScale('canonical_focal', 250.0)
+    data = json.loads(tiny_camera_model.read_text())
+    assert data['format_version'] == SIDECAR_VERSION == 2
+    assert data['metric_scale'] == {'scheme': 'canonical_focal', 'canonical_focal_px': 250.0}
+    labels = spec.output('labels')
+    assert (labels.channels, labels.first_class_id, labels.encoding) == (4, 1, 'logits')
+    assert labels.class_names[0] == 'unlabelled' and len(labels.class_names) == 5
+    assert labels.class_colors[1] == (255, 0, 0)
+    assert spec_from_dict(json.loads(json.dumps(spec.to_dict())), spec.path) == spec
+
+
+CAMERA_MALFORMED = {
+    'metric_scale in version 1': (put(1, 'format_version'), ['metric_scale', 'format_version']),
+    'unknown scheme': (put('focal_ratio', 'metric_scale', 'scheme'),
+                       ['metric_scale.scheme', 'focal_ratio']),
+    'zero canonical focal': (put(0.0, 'metric_scale', 'canonical_focal_px'),
+                             ['canonical_focal_px']),
+    'missing canonical focal': (drop('metric_scale', 'canonical_focal_px'),
+                                ['canonical_focal_px']),
+    'metric_scale not an object': (put(250.0, 'metric_scale'), ['metric_scale']),
+    'too few class names': (put(['a', 'b'], 'outputs', 'labels', 'class_names'),
+                            ['outputs.labels', 'class_names', 'expected 5']),
+    'too many class colours': (put([[0, 0, 0]] * 6, 'outputs', 'labels', 'class_colors'),
+                               ['outputs.labels', 'class_colors']),
+    'colour out of range': (put([[0, 0, 0], [256, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]],
+                                'outputs', 'labels', 'class_colors'), ['colours', '256']),
+    'negative first class id': (put(-1, 'outputs', 'labels', 'first_class_id'),
+                                ['first_class_id']),
+    'class ids beyond mono8': (put(253, 'outputs', 'labels', 'first_class_id'),
+                               ['256', 'mono8']),
+}
+
+
+@pytest.mark.parametrize('case', sorted(CAMERA_MALFORMED))
+def test_malformed_camera_sidecar_names_the_field(tiny_camera_model: Path, tmp_path: Path,
+                                                  case: str) -> None:
+    for name in (tiny_camera_model.name, tiny_camera_model.with_suffix('.onnx').name):
+        shutil.copy(tiny_camera_model.parent / name, tmp_path / name)
+    change, words = CAMERA_MALFORMED[case]
+    path = write_modified(tmp_path / tiny_camera_model.name,
+                          json.loads(tiny_camera_model.read_text()), change)
+    with pytest.raises(ModelSpecError) as info:
+        load_spec(path)
+    for word in words:
+        assert word in str(info.value), (case, str(info.value))

@@ -204,3 +204,53 @@ def test_missing_model_exits_with_one_clear_line(tmp_path: Path, env: Dict[str, 
     assert proc.wait(timeout=30) == 1
     text = log.read_text()
     assert 'missing.json does not exist' in text and 'ros2-depth-train export' in text, text
+
+
+def test_labels_and_metric_scale_over_dds(tiny_camera_model: Path, tmp_path: Path) -> None:
+    """
+    Labels and a metric scale over DDS, from a model that has both.
+
+    labels/image (mono8 ids) and labels/color (rgb8) share the depth grid and the input header;
+    depth is scaled by the camera's focal length.
+    """
+    env = isolated_ros_env(salt=3)
+    log = tmp_path / 'camera_model.log'
+    proc = start_depth_node(tiny_camera_model, log, env)
+    client = Harness(env, namespace='/cam', labels=True)
+    try:
+        assert client.wait_for_node(), f'depth_node did not come up:\n{log.read_text()}'
+        pixels = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+        pixels[:, :200, 0] = 255  # red -> class 1 on the left
+        pixels[:, 480:, 2] = 255  # blue -> class 3 on the right
+        depths = {}
+        for index, focal in enumerate((FX, 2 * FX)):
+            stamp = (1_700_000_200 + index, 0)
+            info = make_camera_info(stamp, FRAME, WIDTH, HEIGHT, focal, focal, CX, CY)
+            assert client.send_until_complete(make_image(stamp, FRAME, pixels), info), (
+                log.read_text())
+            out = client.received[stamp]
+            for key in ('labels', 'labels_color', 'depth', 'info'):
+                msg = out[key]
+                assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == stamp, key
+                assert msg.header.frame_id == FRAME, key
+            info_out = out['info']
+            labels_msg, color_msg = out['labels'], out['labels_color']
+            assert (labels_msg.encoding, color_msg.encoding) == ('mono8', 'rgb8')
+            for msg in (labels_msg, color_msg, out['depth']):
+                assert (msg.width, msg.height) == (info_out.width, info_out.height) == (147, 109)
+            assert labels_msg.step == 147 and color_msg.step == 3 * 147
+            labels = np.frombuffer(bytes(labels_msg.data), np.uint8).reshape(109, 147)
+            colors = np.frombuffer(bytes(color_msg.data), np.uint8).reshape(109, 147, 3)
+            assert (labels[:, :30] == 1).all() and (labels[:, -30:] == 3).all()
+            np.testing.assert_array_equal(colors[labels == 1], [[255, 0, 0]] * (labels == 1).sum())
+            np.testing.assert_array_equal(colors[labels == 3], [[0, 0, 255]] * (labels == 3).sum())
+            depths[focal] = decode_float_image(out['depth'], 1)[..., 0]
+        # Same image, twice the focal length: the same network output, twice the metres.
+        valid = np.isfinite(depths[FX]) & np.isfinite(depths[2 * FX])
+        assert valid.mean() > 0.9
+        np.testing.assert_allclose(depths[2 * FX][valid], 2 * depths[FX][valid], rtol=1e-5)
+    finally:
+        client.close()
+        code = stop_process(proc)
+    assert code == 0, log.read_text()
+    assert 'publishing labels/image' in log.read_text()

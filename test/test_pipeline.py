@@ -17,7 +17,7 @@ import pytest
 from ros2_depth.backends import create_backend
 from ros2_depth.camera_model import PinholeCamera, resize_map
 from ros2_depth.model_spec import load_spec, ModelSpec
-from ros2_depth.pipeline import DepthPipeline, input_map, PipelineError
+from ros2_depth.pipeline import DepthPipeline, input_map, label_palette, PipelineError
 
 NET = (304, 228)
 TUM_CAMERA = PinholeCamera(640, 480, 525.0, 525.0, 319.5, 239.5)
@@ -389,3 +389,98 @@ def test_run_size_mismatch_names_both_sizes(pipeline: DepthPipeline, image_size:
     text = str(err.value)
     assert f'{image_size[0]}x{image_size[1]}' in text
     assert f'{camera_size[0]}x{camera_size[1]}' in text
+
+
+# --- metric scale and labels ---------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def camera_spec(tiny_camera_model: Path) -> ModelSpec:
+    """Return the tiny model with labels and a canonical focal length of 250 input pixels."""
+    return load_spec(tiny_camera_model)
+
+
+@pytest.fixture(scope='module')
+def camera_pipeline(camera_spec: ModelSpec) -> DepthPipeline:
+    """Return the crop pipeline of the tiny camera-aware model."""
+    return DepthPipeline(camera_spec, create_backend('onnxruntime', camera_spec, num_threads=1))
+
+
+@pytest.mark.parametrize('camera, expected', [
+    # 640x480 -> 304x228: the focal length shrinks by 304 / 640.
+    (TUM_CAMERA, 525.0 * 304 / 640 / 250.0),
+    # 1280x720 is cut to 960x720 first, then shrinks by 304 / 960.
+    (PinholeCamera(1280, 720, 910.0, 910.0, 639.5, 359.5), 910.0 * 304 / 960 / 250.0),
+    # Non-square pixels: the geometric mean of fx and fy after the resize.
+    (PinholeCamera(640, 480, 600.0, 400.0, 319.5, 239.5),
+     np.sqrt(600.0 * 400.0) * 304 / 640 / 250.0),
+])
+def test_depth_factor_is_input_focal_over_canonical(camera_pipeline: DepthPipeline,
+                                                    camera: PinholeCamera,
+                                                    expected: float) -> None:
+    assert camera_pipeline.depth_factor(camera) == pytest.approx(expected, rel=1e-12)
+    net = camera_pipeline.input_camera(camera)
+    assert (net.width, net.height) == NET
+
+
+def test_metric_scale_multiplies_the_depth(camera_pipeline: DepthPipeline,
+                                           pipeline: DepthPipeline) -> None:
+    """Same network output; the camera-aware model's depth is it times f_input / 250."""
+    image = horizontal_ramp()
+    plain = pipeline.run(image, 'rgb8', TUM_CAMERA).depth
+    for focal in (262.5, 525.0, 1050.0):
+        camera = dataclasses.replace(TUM_CAMERA, fx=focal, fy=focal)
+        result = camera_pipeline.run(image, 'rgb8', camera)
+        factor = focal * 304 / 640 / 250.0
+        assert result.depth_factor == pytest.approx(factor)
+        inside = np.isfinite(result.depth) & np.isfinite(plain)
+        assert inside.mean() > 0.9
+        np.testing.assert_allclose(result.depth[inside], plain[inside] * factor, rtol=1e-5)
+    # The intrinsics of the outputs do not depend on the metric scale.
+    assert camera_pipeline.output_camera(TUM_CAMERA) == pipeline.output_camera(TUM_CAMERA)
+
+
+def test_metric_scale_applies_before_the_depth_range(camera_pipeline: DepthPipeline) -> None:
+    """The valid range is in metres: a long lens pushes a prediction beyond it."""
+    image = np.full((480, 640, 3), 255, np.uint8)
+    near = camera_pipeline.run(image, 'rgb8', TUM_CAMERA).depth
+    assert np.isfinite(near).all()  # exp(0.4 * 2 + 0.9) = 5.5 m at factor 0.9975
+    far_camera = dataclasses.replace(TUM_CAMERA, fx=525.0 * 4, fy=525.0 * 4)
+    assert np.isnan(camera_pipeline.run(image, 'rgb8', far_camera).depth).all()  # > 20 m
+
+
+def test_labels_are_the_arg_max_class_ids(camera_pipeline: DepthPipeline) -> None:
+    """The tiny model scores classes 1-3 by the mean red, green, blue; 4 scores zero."""
+    image = np.zeros((480, 640, 3), np.uint8)
+    image[:, :200, 0] = 255  # red band on the left
+    image[:, 250:420, 1] = 255  # green in the middle
+    image[:, 480:, 2] = 255  # blue on the right
+    result = camera_pipeline.run(image, 'rgb8', TUM_CAMERA, want_labels=True)
+    labels = result.labels
+    assert labels.dtype == np.uint8 and labels.shape == (109, 147)
+    # Output column j sits on camera column 2.105 * (2j + 5) + 0.553.
+    cam_u = (640 / 304) * (2 * np.arange(147) + 5) + (640 / 304) / 2 - 0.5
+    for lo, hi, class_id in ((0, 180, 1), (270, 400, 2), (500, 640, 3)):
+        columns = (cam_u > lo) & (cam_u < hi)
+        assert (labels[:, columns] == class_id).all(), class_id
+    assert set(np.unique(labels)) <= {1, 2, 3, 4}  # 0 (unlabelled) is never predicted
+    # Black gaps: every score is at most 0 after normalisation, class 4 (zero) wins.
+    gap = (cam_u > 215) & (cam_u < 235)
+    assert (labels[:, gap] == 4).all()
+
+
+def test_labels_only_when_asked(camera_pipeline: DepthPipeline, pipeline: DepthPipeline) -> None:
+    image = horizontal_ramp()
+    assert camera_pipeline.run(image, 'rgb8', TUM_CAMERA).labels is None
+    assert not pipeline.has_labels and camera_pipeline.has_labels
+    assert pipeline.run(image, 'rgb8', TUM_CAMERA, want_labels=True).labels is None
+
+
+def test_label_palette_uses_the_sidecar_colours(camera_spec: ModelSpec, spec: ModelSpec) -> None:
+    palette = label_palette(camera_spec)
+    assert palette.shape == (256, 3) and palette.dtype == np.uint8
+    np.testing.assert_array_equal(palette[:5], camera_spec.output('labels').class_colors)
+    # Ids beyond the sidecar's colours get distinct fallback colours.
+    assert len({tuple(c) for c in palette[5:40]}) == 35
+    # A model without labels still gets a usable table.
+    fallback = label_palette(spec)
+    assert (fallback[0] == 0).all() and len({tuple(c) for c in fallback[1:40]}) == 39

@@ -37,7 +37,7 @@ from ros2_depth.metrics import (
     mean_metrics,
     normal_angles,
 )
-from ros2_depth.model_spec import ModelSpec
+from ros2_depth.model_spec import input_focal_px, ModelSpec
 from ros2_depth.pipeline import DepthPipeline, input_map
 from ros2_depth_trainer.figures import FigureRow
 import torch
@@ -55,8 +55,11 @@ DATASET_MODULES = {
     'synthetic': 'ros2_depth_trainer.data.synthetic',
     'nyu': 'ros2_depth_trainer.data.nyu',
     'kitti': 'ros2_depth_trainer.data.kitti',
+    'rgbd_list': 'ros2_depth_trainer.data.rgbd_list',
 }
-DEFAULT_PROTOCOL = {'synthetic': 'full', 'nyu': 'nyu', 'kitti': 'kitti_garg'}
+DEFAULT_PROTOCOL = {'synthetic': 'full', 'nyu': 'nyu', 'kitti': 'kitti_garg',
+                    'rgbd_list': 'rgbd'}
+MEDIAN_SCALED_SUFFIX = ' (median-scaled)'
 
 DEPTH_ROWS = (
     ('delta1', 'δ < 1.25'),
@@ -198,17 +201,37 @@ class ModelRunner:
                                   f'(after --base-size), got {base_w}x{base_h}; use "crop"')
         return base_w, base_h
 
-    def output_map(self, width: int, height: int) -> ImageMap:
-        """Return the map from output pixel centres to pixel centres of a width x height image."""
+    def network_input_map(self, width: int, height: int) -> ImageMap:
+        """Return the map from network-input pixel centres to those of a width x height image."""
         net_size = (self.spec.input.width, self.spec.input.height)
         if self.input_mode == 'center':
             base_w, base_h = self._base_size(width, height)
             x0, y0 = (base_w - net_size[0]) // 2, (base_h - net_size[1]) // 2
-            to_image = ImageMap(resize_map(width, base_w), resize_map(height, base_h)).then(
+            return ImageMap(resize_map(width, base_w), resize_map(height, base_h)).then(
                 ImageMap(AxisMap(1.0, float(x0)), AxisMap(1.0, float(y0))))
-        else:
-            to_image, _ = input_map((width, height), net_size, self.input_mode)
-        return to_image.then(self._grid)
+        return input_map((width, height), net_size, self.input_mode)[0]
+
+    def output_map(self, width: int, height: int) -> ImageMap:
+        """Return the map from output pixel centres to pixel centres of a width x height image."""
+        return self.network_input_map(width, height).then(self._grid)
+
+    def depth_factor(self, width: int, height: int,
+                     intrinsics: Optional[Sequence[float]]) -> float:
+        """
+        Return metres per unit of the depth output, as the node computes it.
+
+        1 for a model without ``metric_scale``; otherwise the canonical-focal factor for the
+        image's intrinsics (fx, fy, cx, cy) after the crop and resize to the network input.
+        """
+        if self.spec.metric_scale is None:
+            return 1.0
+        if intrinsics is None:
+            raise EvaluationError(f'{self.name} predicts depth for a canonical camera '
+                                  '(metric_scale): the test samples need intrinsics')
+        fx, fy = float(intrinsics[0]), float(intrinsics[1])
+        mapping = self.network_input_map(width, height)
+        return self.spec.metric_scale.factor(
+            input_focal_px(fx / mapping.x.scale, fy / mapping.y.scale))
 
     def network_input(self, rgb: np.ndarray) -> np.ndarray:
         """Pre-process an (H, W, 3) rgb8 image into the network's (1, 3, h, w) float32 input."""
@@ -225,17 +248,23 @@ class ModelRunner:
             rgb = rgb[y0:y0 + net_h, x0:x0 + net_w]
         return self.pipeline.preprocess(np.ascontiguousarray(rgb), 'rgb8')
 
-    def predict(self, rgb: np.ndarray) -> Prediction:
-        """Run the model on an (H, W, 3) rgb8 image; return its maps on the image's pixels."""
+    def predict(self, rgb: np.ndarray,
+                intrinsics: Optional[Sequence[float]] = None) -> Prediction:
+        """
+        Run the model on an (H, W, 3) rgb8 image; return its maps on the image's pixels.
+
+        ``intrinsics`` (fx, fy, cx, cy of the image) are needed by models with a metric scale.
+        """
         height, width = rgb.shape[:2]
+        factor = self.depth_factor(width, height, intrinsics)
         outputs = self.backend.infer(self.network_input(rgb))
         depth_out = self.spec.outputs[self._depth_key]
         raw = outputs[self._depth_key][0].astype(np.float64)
         if depth_out.encoding == 'log':  # interpolate in the network's own (log) domain
-            maps = [raw]
+            maps = [raw + np.log(factor)]
         else:
             with np.errstate(divide='ignore', invalid='ignore'):
-                maps = [np.log(raw)]
+                maps = [np.log(raw * factor)]
         if self._normals_key is not None:
             maps.append(outputs[self._normals_key][0].astype(np.float64))
         mapping = self.output_map(width, height)
@@ -449,18 +478,25 @@ def _figure_indices(count: int, rows: int) -> List[int]:
 
 def evaluate(dataset: Any, runners: Sequence[ModelRunner], protocol: EvalProtocol,
              train_mean: float, dataset_name: str = '', figure_rows: int = 4,
-             limit: Optional[int] = None, progress: bool = True) -> EvaluationResult:
+             limit: Optional[int] = None, progress: bool = True,
+             median_scaling: bool = False) -> EvaluationResult:
     """
     Score the Mean baseline and every model on a dataset of sample dicts.
 
     Depth: per image under ``protocol``, then averaged over the images with at least one scored
     pixel. Normals (where the model predicts them and the sample has them): angles pooled over
-    all valid pixels inside the protocol's crop.
+    all valid pixels inside the protocol's crop. With ``median_scaling``, each model gets a
+    second column, '<name> (median-scaled)', scored after multiplying each image's prediction
+    by median(truth / prediction) over its scored pixels (monodepth2's protocol for models
+    without metric scale; it shows the layout apart from the scale), and the Mean baseline gets
+    'Mean (median-scaled)': each image's median true depth everywhere.
     """
     if not train_mean > 0:
         raise EvaluationError(f'the Mean baseline needs a positive training mean, got '
                               f'{train_mean}')
     names = [MEAN_COLUMN] + [r.name for r in runners]
+    if median_scaling:
+        names += [name + MEDIAN_SCALED_SUFFIX for name in names]
     if len(set(names)) != len(names):
         raise EvaluationError(f'column names must be distinct, got {names}')
     count = len(dataset) if limit is None else min(limit, len(dataset))
@@ -488,16 +524,24 @@ def evaluate(dataset: Any, runners: Sequence[ModelRunner], protocol: EvalProtoco
             continue
         records[MEAN_COLUMN].append(protocol.depth_metrics(np.full_like(truth, train_mean),
                                                            truth))
+        if median_scaling:
+            records[MEAN_COLUMN + MEDIAN_SCALED_SUFFIX].append(protocol.depth_metrics(
+                np.full_like(truth, np.median(truth[scored])), truth))
         normals_truth = sample.get('normals')
         if normals_truth is not None:
             normals_truth = np.asarray(normals_truth, dtype=np.float64).transpose(1, 2, 0)
         predictions: Dict[str, np.ndarray] = {}
         for runner in runners:
-            pred = runner.predict(rgb)
+            intrinsics = sample.get('intrinsics')
+            pred = runner.predict(rgb, None if intrinsics is None
+                                  else [float(v) for v in intrinsics])
             predictions[runner.name] = pred.depth
             coverage[runner.name].append(float(np.mean(pred.footprint[scored])))
             try:
                 records[runner.name].append(protocol.depth_metrics(pred.depth, truth))
+                if median_scaling:
+                    records[runner.name + MEDIAN_SCALED_SUFFIX].append(protocol.depth_metrics(
+                        pred.depth * median_ratio(pred.depth, truth, scored), truth))
             except ValueError:
                 _log.warning('sample %d: %s covers no scored pixel', index, runner.name)
             if runner.name in angles and normals_truth is not None:
@@ -523,10 +567,28 @@ def evaluate(dataset: Any, runners: Sequence[ModelRunner], protocol: EvalProtoco
             column.normals = accumulator.result()
             column.normal_pixels = accumulator.count
         columns.append(column)
+    if median_scaling:
+        for name, source in [(MEAN_COLUMN, 'the median true depth of each image everywhere')] \
+                + [(r.name, r.source) for r in runners]:
+            scaled = name + MEDIAN_SCALED_SUFFIX
+            column = ColumnResult(scaled, f'{source}, scaled per image by its median ratio',
+                                  images=len(records[scaled]))
+            if records[scaled]:
+                column.depth = mean_metrics(records[scaled])
+            columns.append(column)
     return EvaluationResult(dataset=dataset_name, protocol=protocol, train_mean=train_mean,
                             input_mode=runners[0].input_mode if runners else '',
                             outside=runners[0].outside if runners else '', num_images=count,
                             skipped_images=skipped, columns=columns, figure_rows=rows)
+
+
+def median_ratio(pred: np.ndarray, truth: np.ndarray, scored: np.ndarray) -> float:
+    """Return median(truth / pred) over the scored pixels where the prediction is positive."""
+    with np.errstate(invalid='ignore', divide='ignore'):
+        usable = scored & np.isfinite(pred) & (pred > 0)
+        if not usable.any():
+            raise ValueError('no scored pixel has a positive prediction')
+        return float(np.median(truth[usable] / pred[usable]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -588,6 +650,6 @@ def write_outputs(result: EvaluationResult, output: Path) -> Dict[str, Path]:
     paths['table'].write_text(format_table(result), encoding='utf-8')
     paths['json'].write_text(json.dumps(result.to_dict(), indent=2) + '\n', encoding='utf-8')
     if result.figure_rows:
-        models = [c.name for c in result.columns if c.name != MEAN_COLUMN]
+        models = [c.name for c in result.columns if c.name in result.figure_rows[0].predictions]
         paths['figure'] = depth_figure(result.figure_rows, models, output / 'figure.png')
     return paths

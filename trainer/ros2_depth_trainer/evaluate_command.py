@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--figure-rows', type=int, default=4,
                         help='test images shown in figure.png (default: %(default)s)')
     parser.add_argument('--limit', type=int, help='evaluate only the first N test samples')
+    parser.add_argument('--median-scaling', action='store_true',
+                        help='add a median-scaled column per model and for Mean: each image '
+                             'scaled by median(truth / prediction), to show the layout apart '
+                             "from the metric scale (not part of the papers' protocol)")
     parser.add_argument('--device', default='auto',
                         help='torch device for --checkpoint models: auto (cuda when available), '
                              'cpu, cuda, cuda:1, ... (default: %(default)s)')
@@ -152,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
                     for p, n in zip(args.onnx, names[len(args.checkpoint):])]
         result = evaluate(dataset, runners, protocol, train_mean,
                           dataset_name=' '.join(args.data), figure_rows=args.figure_rows,
-                          limit=args.limit, progress=args.progress)
+                          limit=args.limit, progress=args.progress,
+                          median_scaling=args.median_scaling)
     except (EvaluationError, CheckpointError, ModelSpecError, BackendError, ValueError,
             OSError, RuntimeError) as exc:
         _log.error('%s', exc)

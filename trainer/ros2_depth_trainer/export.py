@@ -13,7 +13,8 @@ import warnings
 
 import numpy as np
 from ros2_depth.metrics import PROTOCOLS
-from ros2_depth.model_spec import file_sha256, InputSpec, ModelSpec, OutputGrid, OutputSpec
+from ros2_depth.model_spec import (file_sha256, InputSpec, MetricScale, ModelSpec, OutputGrid,
+                                   OutputSpec)
 from ros2_depth_trainer.checkpoint import load_checkpoint
 from ros2_depth_trainer.models import build_model, get_config, Model, ModelConfig, ModelSource
 import torch
@@ -81,6 +82,21 @@ def training_depth_range(extra: Mapping[str, Any]) -> Optional[Tuple[float, floa
         return None
     protocol = PROTOCOLS.get(DEFAULT_PROTOCOL.get(str(kind).split('_', 1)[0], ''))
     return None if protocol is None else (protocol.min_depth, protocol.max_depth)
+
+
+def class_table(num_classes: int) -> Tuple[Tuple[str, ...], Tuple[Tuple[int, int, int], ...]]:
+    """
+    Return (names, colours) indexed by class id 0..num_classes for a labels head.
+
+    A head of the generated scenes' size (``synth.classes``: 14 classes after "unlabelled")
+    gets their names and preview colours; any other size gets 'class_<id>' names and no
+    colours (the runtime then picks distinct ones).
+    """
+    from ros2_depth_trainer.synth.classes import CLASS_NAMES, PALETTE
+
+    if num_classes == len(CLASS_NAMES) - 1:
+        return tuple(CLASS_NAMES), tuple(tuple(int(c) for c in rgb) for rgb in PALETTE)
+    return ('unlabelled',) + tuple(f'class_{k}' for k in range(1, num_classes + 1)), ()
 
 
 def model_for_export(variant: Optional[str], seed: int,
@@ -176,7 +192,12 @@ def _output_specs(model: Model) -> Dict[str, OutputSpec]:
         elif task == 'normals':
             specs[task] = OutputSpec(name=task, kind='normals', height=height, width=width,
                                      channels=channels, units='')
-        else:  # pragma: no cover - check_exportable admits depth and normals models only
+        elif task == 'labels':
+            names, colors = class_table(channels)
+            specs[task] = OutputSpec(name=task, kind='labels', height=height, width=width,
+                                     channels=channels, encoding='logits', class_names=names,
+                                     class_colors=colors, first_class_id=1)
+        else:  # pragma: no cover - the exportable families predict only these three
             raise ExportError(f'no sidecar description for task {task!r}')
     return specs
 
@@ -193,9 +214,16 @@ def model_spec(model: Model, onnx_file: str, onnx_sha256: str, trained: bool,
     else:
         state = (f'UNTRAINED seeded initialisation (seed {seed}): its outputs are meaningless, '
                  'for pipeline tests only')
+    canonical_focal = getattr(config, 'canonical_focal', None)
+    metric_scale = None
+    depth_meaning = 'depth is ln(metres)'
+    if canonical_focal is not None:
+        metric_scale = MetricScale(canonical_focal_px=float(canonical_focal))
+        depth_meaning = (f'depth is ln(metres) for a camera of focal length {canonical_focal:g} '
+                         'input pixels (metric_scale)')
     description = (f'{config.description} predicting {" and ".join(config.tasks)} at '
                    f'{out_h}x{out_w} from a '
-                   f'{config.input_height}x{config.input_width} RGB crop; depth is ln(metres); '
+                   f'{config.input_height}x{config.input_width} RGB crop; {depth_meaning}; '
                    f'{state}.')
     return ModelSpec(
         name=config.name,
@@ -212,6 +240,7 @@ def model_spec(model: Model, onnx_file: str, onnx_sha256: str, trained: bool,
         model_config=dataclasses.asdict(config),
         git_revision=revision,
         description=description,
+        metric_scale=metric_scale,
     )
 
 

@@ -54,6 +54,7 @@ DATASETS: Dict[str, str] = {
     'nyu_frames': 'ros2_depth_trainer.data.nyu:NyuFramesDataset',
     'kitti': 'ros2_depth_trainer.data.kitti:KittiDataset',
     'synthetic': 'ros2_depth_trainer.data.synthetic:SyntheticDataset',
+    'rgbd_list': 'ros2_depth_trainer.data.rgbd_list:RGBDListDataset',
 }
 
 FINAL_OUTPUT = 'final'
@@ -175,6 +176,44 @@ def centre_crop(batch: Dict[str, Tensor], size: Tuple[int, int]) -> Dict[str, Te
         if key in out:
             out[key] = out[key][..., top:top + size[0], left:left + size[1]]
     return out
+
+
+def canonical_depth(batch: Dict[str, Tensor], canonical_focal: Optional[float]
+                    ) -> Dict[str, Tensor]:
+    """
+    Return the batch with depth as a camera of focal ``canonical_focal`` would see it.
+
+    Each sample's depth is multiplied by canonical_focal / sqrt(fx * fy) of its (augmented)
+    intrinsics at the network input: the camera-aware metric scale of
+    ``ros2_depth.model_spec.MetricScale``, undone by the runtime with the camera_info's focal
+    length. Invalid depth (0) stays 0. Without ``canonical_focal`` the batch is returned as is.
+    """
+    if canonical_focal is None or 'depth' not in batch:
+        return batch
+    if 'intrinsics' not in batch:
+        raise TrainingError('the model predicts depth in a canonical camera (canonical_focal) '
+                            'but the data has no intrinsics to convert its depth with')
+    intrinsics = batch['intrinsics'].to(torch.float64)
+    focal = torch.sqrt(intrinsics[:, 0] * intrinsics[:, 1])
+    if not bool((focal > 0).all()):
+        raise TrainingError(f'focal lengths must be positive, got {focal.tolist()}')
+    factor = (canonical_focal / focal).to(batch['depth'].dtype).reshape(-1, 1, 1, 1)
+    return dict(batch, depth=batch['depth'] * factor)
+
+
+def check_augment_scale(model_cfg: Any, preset: Optional[str]) -> None:
+    """Refuse a canonical-camera model with an augmentation that divides depth by its zoom."""
+    if getattr(model_cfg, 'canonical_focal', None) is None or preset is None:
+        return
+    from ros2_depth_trainer.data import augment
+
+    aug = augment.resolve_config(preset)
+    zooms = aug.scale_range != (1.0, 1.0)
+    if zooms and getattr(aug, 'depth_follows_scale', True):
+        raise ConfigError(f'data.augment {preset!r} divides depth by its zoom factor (Eigen '
+                          "2014's trick for an unknown camera), but the model's canonical_focal "
+                          'already accounts for the zoom through the focal length: use a preset '
+                          'with depth_follows_scale false, e.g. synthetic_robust')
 
 
 class StageNet(nn.Module):
@@ -387,7 +426,8 @@ def _validate(net: StageNet, loader: DataLoader, config: RunConfig, device: torc
     for index, batch in enumerate(loader):
         if max_batches and index >= max_batches:
             break
-        batch = centre_crop(to_device(batch, device), input_size)
+        batch = canonical_depth(centre_crop(to_device(batch, device), input_size),
+                                getattr(model.config, 'canonical_focal', None))
         outputs = net(*net.batch_inputs(batch))
         if rows is None:
             out_size = next(iter(outputs.values())).shape[-2:]
@@ -620,7 +660,9 @@ class _Run:
                         pending_rng = None
                     if iterator is None:
                         iterator = self.batches(epoch, batch_in_epoch)
-                    batch = centre_crop(to_device(next(iterator), self.device), input_size)
+                    batch = canonical_depth(
+                        centre_crop(to_device(next(iterator), self.device), input_size),
+                        getattr(model.config, 'canonical_focal', None))
                     terms, (rows, cols) = self.losses(net, stage_net, stage, batch, grid)
                     if not torch.isfinite(terms['total']):
                         raise TrainingError(f'step {step}: the loss is {float(terms["total"])}')
@@ -797,6 +839,7 @@ def train(config: RunConfig, output: Path, resume: Optional[Path] = None,
             output.mkdir(parents=True, exist_ok=True)
             save_config(config, output / CONFIG_FILE)
         seed_everything(config.train.seed)
+        check_augment_scale(model_config(config.model), config.data.augment)
         model = build_model(model_config(config.model))
         if weights is not None:
             model.load_state_dict(weights)

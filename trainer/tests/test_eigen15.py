@@ -40,10 +40,12 @@ def test_layer_sizes_follow_the_authors_code(variant: str) -> None:
     with torch.device('meta'):
         out = model(torch.empty(2, 3, 228, 304))
         scale2, _ = model.forward_scales(torch.empty(2, 3, 228, 304))
+    channels = model.config.task_channels
     assert {k: tuple(v.shape) for k, v in out.items()} == {
-        'depth': (2, 1, 109, 147), 'normals': (2, 3, 109, 147)}
+        task: (2, c, 109, 147) for task, c in channels.items()}
     assert {k: tuple(v.shape) for k, v in scale2.items()} == {
-        'depth': (2, 1, 55, 74), 'normals': (2, 3, 55, 74)}
+        task: (2, c, 55, 74) for task, c in channels.items()}
+    assert channels['depth'] == 1 and channels['normals'] == 3
 
 
 def test_light_forward_on_cpu() -> None:
@@ -238,8 +240,12 @@ def test_config_round_trips_through_json() -> None:
         Eigen15Config.from_dict({**data, 'surprise': 1})
     with pytest.raises(ValueError):
         get_config('resnet')
-    with pytest.raises(ValueError):
-        Eigen15Config(tasks=('depth', 'labels'))
+    with pytest.raises(ValueError, match='unknown tasks'):
+        Eigen15Config(tasks=('depth', 'disparity'))
+    with pytest.raises(ValueError, match='num_classes'):
+        Eigen15Config(tasks=('depth', 'labels'), num_classes=0)
+    with pytest.raises(ValueError, match='canonical_focal'):
+        Eigen15Config(canonical_focal=-250.0)
     with pytest.raises(ValueError):
         Eigen15Config(fine_channels=0)
     with pytest.raises(ValueError, match='eigen14'):

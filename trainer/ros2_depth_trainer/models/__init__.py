@@ -2,7 +2,7 @@
 Model registry: named variants of the networks the trainer can build, train and export.
 
 Three families, each a config dataclass and a module: 'eigen14' (``Eigen14Config``,
-``Eigen14``), 'eigen15' (``Eigen15Config``, ``Eigen15``: depth and normals) and 'semantic'
+``Eigen14``), 'eigen15' (``Eigen15Config``, ``Eigen15``: depth, normals and labels) and 'semantic'
 (``SemanticConfig``, ``Eigen15Semantic``). Every config carries its ``family`` in
 ``dataclasses.asdict`` output, so a checkpoint or sidecar config rebuilds the right network;
 a config dict without it (written before there were families) is an Eigen15 config.
@@ -10,6 +10,7 @@ a config dict without it (written before there were families) is an Eigen15 conf
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Dict, Mapping, NamedTuple, Type, Union
 
 from ros2_depth_trainer.models.eigen14 import Eigen14, Eigen14Config
@@ -45,6 +46,13 @@ LEGACY_FAMILY = Eigen15Config.FAMILY  # config dicts without a 'family' entry
 # 109 x 147. Input 228 x 304 as in the papers.
 LIGHT = Eigen15Config(backbone='light', fc_hidden=256, coarse_channels=16, scale2_channels=48,
                       fine_channels=32, scale3_channels=32, scale3_fine_channels=32)
+# The bundled model since issue 8: the light network with all three of the 2015 paper's tasks
+# (depth, normals and the 14 generated-scene classes) and depth in a canonical camera of focal
+# length 250 input pixels (62.6 deg across the 304-pixel input, a Kinect's 525 px at 640x480
+# after the node's resize), so that the node can scale depth by each camera's own focal length.
+# conv_s3_1 is 48 wide: the 18 predicted channels replace its first maps, 30 remain.
+LIGHT_CAMERA = dataclasses.replace(LIGHT, tasks=('depth', 'normals', 'labels'), num_classes=14,
+                                   scale3_channels=48, canonical_focal=250.0)
 
 VARIANTS: Dict[str, ModelConfig] = {
     # Eigen et al. 2014, NYU model.
@@ -53,6 +61,7 @@ VARIANTS: Dict[str, ModelConfig] = {
     'eigen15-vgg16': Eigen15Config(backbone='vgg16'),
     'eigen15-alexnet': Eigen15Config(backbone='alexnet'),
     'eigen15-light': LIGHT,
+    'eigen15-light-camera': LIGHT_CAMERA,
     # Earlier names of the same three, kept for existing commands and configs.
     'vgg16': Eigen15Config(backbone='vgg16'),
     'alexnet': Eigen15Config(backbone='alexnet'),

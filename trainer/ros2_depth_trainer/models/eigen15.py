@@ -23,6 +23,16 @@ The widths are settings (``Eigen15Config``); the 'light' variant narrows them to
 The AlexNet backbone and the helpers here are shared with the 2014 network (``eigen14``) and the
 semantic-labels model (``semantic``).
 
+Tasks: any of 'depth', 'normals' and 'labels' (the 2015 paper's three tasks in one network, each
+with its own scale-2 and scale-3 heads). Labels are ``num_classes`` class scores (logits), channel
+k scoring class id k + 1 (id 0 is "unlabelled" and never predicted, as ``losses.labels_loss``
+expects); scale 3 receives their softmax probabilities, as in the authors' labels model.
+
+With ``canonical_focal`` set, the depth output is log-depth as a camera of that focal length (in
+input pixels) would see the scene: the trainer scales its depth targets by canonical_focal / f
+and the runtime multiplies by f / canonical_focal (``ros2_depth.model_spec.MetricScale``); the
+layers do not depend on it.
+
 Depth is predicted as the natural log of metres; normals are L2-normalised per pixel. The module
 takes and returns tensors only: no files, devices or preprocessing inside. Inputs are RGB,
 scaled to [0, 1] and normalised with ``config.mean`` and ``config.std``.
@@ -40,7 +50,7 @@ from torch import nn, Tensor
 from torch.nn import functional as F
 
 BACKBONES = ('alexnet', 'vgg16', 'light')
-TASK_CHANNELS: Dict[str, int] = {'depth': 1, 'normals': 3}
+TASK_CHANNELS: Dict[str, int] = {'depth': 1, 'normals': 3, 'labels': 0}  # labels: num_classes
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -75,11 +85,17 @@ class Eigen15Config(ModelConfigBase):
     light_feature_channels: int = 16  # 'light': 1x1 bottleneck before the FC layers
     mean: Tuple[float, float, float] = IMAGENET_MEAN
     std: Tuple[float, float, float] = IMAGENET_STD
+    num_classes: int = 14  # 'labels': scored classes, ids 1..num_classes (0 = unlabelled)
+    canonical_focal: Optional[float] = None  # depth in a canonical camera (input pixels)
     family: str = family_field(FAMILY)
 
     def __post_init__(self) -> None:
         """Turn sequences into tuples (JSON gives lists) and reject impossible settings."""
         self.freeze_sequences(('tasks', 'light_channels', 'mean', 'std'))
+        if self.num_classes < 1:
+            raise ValueError(f'num_classes must be positive, got {self.num_classes}')
+        if self.canonical_focal is not None and not self.canonical_focal > 0:
+            raise ValueError(f'canonical_focal must be positive, got {self.canonical_focal}')
         check_backbone_settings(self.backbone, self.light_channels, self.light_feature_channels)
         self.check_common((self.fc_hidden, self.coarse_channels, self.scale2_channels,
                            self.scale3_channels, self.fine_channels, self.scale3_hidden_channels))
@@ -88,7 +104,7 @@ class Eigen15Config(ModelConfigBase):
         unknown = [t for t in self.tasks if t not in TASK_CHANNELS]
         if unknown:
             raise ValueError(f'unknown tasks {unknown}; known: {tuple(TASK_CHANNELS)}')
-        if self.scale3_channels <= sum(TASK_CHANNELS[t] for t in self.tasks):
+        if self.scale3_channels <= sum(self.task_channels.values()):
             raise ValueError('scale3_channels must exceed the number of predicted channels')
 
     @property
@@ -111,7 +127,7 @@ class Eigen15Config(ModelConfigBase):
     @property
     def task_channels(self) -> Dict[str, int]:
         """Return the output channels of each task, in task order."""
-        return {t: TASK_CHANNELS[t] for t in self.tasks}
+        return {t: TASK_CHANNELS[t] or self.num_classes for t in self.tasks}
 
 
 class AffineGrid(NamedTuple):
@@ -523,7 +539,8 @@ class Eigen15(nn.Module):
         With ``windows``, scale 3 runs on their input windows only and returns their maps.
         """
         scale2 = self.forward_scale2(image)
-        predicted = torch.cat([scale2[task] for task in self.config.tasks], dim=1)
+        predicted = torch.cat([torch.softmax(scale2[task], dim=1) if task == 'labels'
+                               else scale2[task] for task in self.config.tasks], dim=1)
         if windows is None:
             upsampled = upsample_to_scale3(predicted, self.scale3_size)
             features = self.scale3_front(image)[:, self.num_predicted:]
@@ -540,7 +557,7 @@ class Eigen15(nn.Module):
         return scale2, scale3
 
     def forward(self, image: Tensor) -> Dict[str, Tensor]:
-        """Map a normalised RGB batch (N, 3, H, W) to {'depth': log metres, 'normals': unit}."""
+        """Map a normalised RGB batch to its maps: depth (ln metres), normals, labels (logits)."""
         return self.forward_scales(image)[1]
 
     def forward_windows(self, image: Tensor, windows: OutputWindows) -> Dict[str, Tensor]:
