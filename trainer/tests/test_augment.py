@@ -1,7 +1,8 @@
-"""Tests of the 2014 augmentation: geometry, resampling, validity, intrinsics, randomness."""
+"""Tests of augmentation: geometry, resampling, validity, intrinsics, randomness, photometry."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -263,3 +264,148 @@ def test_bad_configs_and_samples_are_rejected() -> None:
         make_sample(np.zeros((4, 4)), NYU_K)
     with pytest.raises(AugmentError):
         make_sample(np.zeros((4, 4, 3)), NYU_K, depth=np.zeros((4, 5)))
+
+
+def _scene_sample(seed: int = 0) -> dict:
+    """Return a 240x320 sample with a textured image, depth, normals and labels."""
+    rng = np.random.default_rng(seed)
+    v, u = np.mgrid[0:240, 0:320].astype(np.float64)
+    image = np.stack([0.5 + 0.3 * np.sin(u / 9), 0.4 + 0.3 * np.cos(v / 7),
+                      0.3 + 0.2 * np.sin((u + v) / 13)], axis=-1)
+    image += rng.normal(0, 0.02, image.shape)
+    depth = 2.0 + 0.01 * u + 0.005 * v
+    normals = np.zeros((240, 320, 3))
+    normals[..., 2] = -1.0
+    normals[:, 100:, 0], normals[:, 100:, 2] = 0.6, -0.8
+    labels = (u // 40 + 3 * (v // 60)).astype(np.int64)
+    return make_sample(np.clip(image, 0, 1), (280.0, 280.0, 159.5, 119.5), depth=depth,
+                       labels=labels, normals=normals)
+
+
+PHOTOMETRIC = [
+    {'brightness': 0.1}, {'contrast': 0.7}, {'saturation': 0.5}, {'gamma': 1.3},
+    {'hue_deg': 20.0}, {'blur_sigma': 1.2}, {'noise_std': 0.03, 'noise_seed': 5},
+]
+
+
+@pytest.mark.parametrize('change', PHOTOMETRIC, ids=lambda c: next(iter(c)))
+def test_photometric_ops_change_only_the_image(change: dict) -> None:
+    """Each op changes the image as it claims; depth, normals, labels, intrinsics are untouched."""
+    config = augment.PRESETS['synthetic_robust']
+    sample = _scene_sample()
+    geometry = AugmentParams(scale=1.2, angle_deg=3.0, crop=(10, 20), flip=True)
+    plain = apply_params(sample, config, geometry)
+    out = apply_params(sample, config, dataclasses.replace(geometry, **change))
+    for key in ('depth', 'normals', 'labels', 'intrinsics'):
+        assert torch.equal(out[key], plain[key]), key
+    a, b = plain['image'].numpy().astype(np.float64), out['image'].numpy().astype(np.float64)
+    covered = plain['depth'].numpy()[0] > 0
+    a, b = a[:, covered], b[:, covered]  # (3, N) pixels the rotated view covers
+    assert not np.allclose(a, b, atol=1e-3)
+    assert b.min() >= 0.0 and b.max() <= 1.0
+    luma = np.array([0.2126, 0.7152, 0.0722])
+    name, value = next(iter(change.items()))
+    if name == 'brightness':
+        inner = (a > 0.02).all(0) & (a < 0.88).all(0)
+        np.testing.assert_allclose((b - a)[:, inner], value, atol=1e-6)
+    elif name == 'contrast':
+        mean = (luma @ a).mean()
+        assert (b - mean).std() == pytest.approx(value * (a - mean).std(), rel=0.01)
+    elif name == 'saturation':
+        ya, yb = luma @ a, luma @ b
+        np.testing.assert_allclose(yb, ya, atol=1e-5)  # luminance kept
+        np.testing.assert_allclose(b - yb, value * (a - ya), atol=1e-5)
+    elif name == 'gamma':
+        np.testing.assert_allclose(b, a ** value, atol=1e-5)
+    elif name == 'hue_deg':
+        # Turning about the grey axis keeps each pixel's mean and its distance from it.
+        unclipped = (b > 1e-6).all(0) & (b < 1 - 1e-6).all(0)
+        assert unclipped.mean() > 0.95
+        a, b = a[:, unclipped], b[:, unclipped]
+        np.testing.assert_allclose(b.mean(0), a.mean(0), atol=1e-5)
+        np.testing.assert_allclose(np.linalg.norm(b - b.mean(0), axis=0),
+                                   np.linalg.norm(a - a.mean(0), axis=0), atol=1e-5)
+        chroma_a, chroma_b = a - a.mean(0), b - b.mean(0)
+        cos = (chroma_a * chroma_b).sum(0) / np.maximum(
+            np.linalg.norm(chroma_a, axis=0) * np.linalg.norm(chroma_b, axis=0), 1e-12)
+        strong = np.linalg.norm(chroma_a, axis=0) > 0.05
+        np.testing.assert_allclose(np.degrees(np.arccos(np.clip(cos[strong], -1, 1))), value,
+                                   atol=0.1)
+    elif name == 'blur_sigma':
+        assert np.abs(np.diff(b, axis=1)).mean() < 0.8 * np.abs(np.diff(a, axis=1)).mean()
+        assert b.mean() == pytest.approx(a.mean(), abs=2e-3)
+    else:
+        inner = (a > 0.15).all(0) & (a < 0.85).all(0)
+        assert (b - a)[:, inner].std() == pytest.approx(value, rel=0.05)
+        assert abs((b - a)[:, inner].mean()) < 1e-3
+    # Where the rotated view does not reach, the image stays 0.
+    assert (out['image'].numpy()[:, ~(plain['image'].numpy() > 0).any(0)] == 0).all()
+
+
+def test_colour_matrix_keeps_greys_and_composes() -> None:
+    grey = np.array([0.3, 0.3, 0.3])
+    for saturation, hue in ((0.0, 0.0), (1.3, 0.0), (1.0, 45.0), (0.7, -30.0)):
+        np.testing.assert_allclose(augment.colour_matrix(saturation, hue) @ grey, grey,
+                                   atol=1e-12)
+    np.testing.assert_allclose(augment.colour_matrix(1.0, 0.0), np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(augment.colour_matrix(1.0, 120.0) @ [1.0, 0.0, 0.0],
+                               [0.0, 1.0, 0.0], atol=1e-12)  # 120 deg: red -> green
+
+
+def test_metric_depth_under_scaling() -> None:
+    """depth_follows_scale=False: depth values unchanged, intrinsics still s times the focal."""
+    sample = _scene_sample()
+    params = AugmentParams(scale=1.4, crop=(25, 60))
+    eigen = AugmentConfig(base_size=(240, 320), out_size=(228, 304), scale_range=(1.0, 1.5))
+    metric = dataclasses.replace(eigen, depth_follows_scale=False)
+    a, b = apply_params(sample, eigen, params), apply_params(sample, metric, params)
+    np.testing.assert_allclose(b['depth'].numpy(), a['depth'].numpy() * 1.4, rtol=1e-6)
+    assert torch.equal(a['intrinsics'], b['intrinsics'])
+    np.testing.assert_allclose(b['intrinsics'].numpy()[:2], [280 * 1.4, 280 * 1.4], rtol=1e-6)
+    # Values at corresponding pixels: f(M p) itself, the metric depth of the source.
+    x, y = _source_of(plan_warp((240, 320), (280.0, 280.0, 159.5, 119.5), metric, params))
+    np.testing.assert_allclose(b['depth'].numpy()[0], 2.0 + 0.01 * x + 0.005 * y, rtol=1e-6)
+    warp = plan_warp((240, 320), (280.0, 280.0, 159.5, 119.5), metric, params)
+    assert warp.depth_factor == 1.0
+    sparse = dataclasses.replace(metric, sparse_depth=True)
+    lidar = np.zeros((240, 320))
+    lidar[::7, ::5] = 3.25
+    out = apply_params(make_sample(np.zeros((240, 320, 3)), (280.0, 280.0, 159.5, 119.5),
+                                   depth=lidar), sparse, params)['depth'].numpy()
+    assert set(np.unique(out)) == {0.0, 3.25}
+
+
+def test_robust_preset_is_reproducible_and_within_its_ranges() -> None:
+    config = augment.PRESETS['synthetic_robust']
+    assert not config.depth_follows_scale and config.base_size == (240, 320)
+    assert config.out_size == (228, 304) and config.scale_range == (1.0, 1.5)
+    sample = _scene_sample()
+    first = augment.augment(sample, 'synthetic_robust', np.random.default_rng(11))
+    again = augment.augment(sample, 'synthetic_robust', np.random.default_rng(11))
+    other = augment.augment(sample, 'synthetic_robust', np.random.default_rng(12))
+    for key in first:
+        assert torch.equal(first[key], again[key])
+    assert not torch.equal(first['image'], other['image'])
+    rng = np.random.default_rng(4)
+    draws = [augment.sample_params(config, rng) for _ in range(400)]
+    jittered = np.mean([d.contrast != 1.0 for d in draws])
+    assert 0.72 < jittered < 0.88
+    assert 0.14 < np.mean([d.blur_sigma > 0 for d in draws]) < 0.26
+    assert 0.24 < np.mean([d.noise_std > 0 for d in draws]) < 0.36
+    for d in draws:
+        assert 1.0 <= d.scale <= 1.5 and abs(d.angle_deg) <= 5
+        assert -0.08 <= d.brightness <= 0.08 and 0.8 <= d.contrast <= 1.2
+        assert 0.8 <= d.saturation <= 1.2 and 0.85 <= d.gamma <= 1.15 and abs(d.hue_deg) <= 5
+        assert d.blur_sigma == 0 or 0.3 <= d.blur_sigma <= 1.0
+        assert d.noise_std == 0 or 0.005 <= d.noise_std <= 0.02
+    # The presets without photometric jitter draw exactly as before.
+    nyu = augment.sample_params(NYU, np.random.default_rng(1))
+    assert nyu == AugmentParams(scale=nyu.scale, angle_deg=nyu.angle_deg, crop=nyu.crop,
+                                flip=nyu.flip, colour=nyu.colour)
+    rng = np.random.default_rng(1)
+    rng.uniform(), rng.uniform(), rng.integers(0, 2), rng.integers(0, 2), rng.random()
+    assert nyu.colour == tuple(rng.uniform(0.8, 1.2, 3))
+    with pytest.raises(AugmentError):
+        AugmentConfig(base_size=(4, 4), out_size=(4, 4), noise_prob=1.5)
+    with pytest.raises(AugmentError):
+        AugmentConfig(base_size=(4, 4), out_size=(4, 4), gamma_range=(0.0, 1.0))

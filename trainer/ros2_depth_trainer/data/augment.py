@@ -1,13 +1,17 @@
 """
-Training augmentation of Eigen et al. 2014 and the test-time centre crop, on sample dicts.
+Training augmentation of Eigen et al. 2014, photometric jitter, and the test-time centre crop.
 
 Every geometric step is one affine map from output pixels to source pixels, composed and applied
 in a single resampling (pixel centres at integer coordinates, as in ``ros2_depth.camera_model``):
 
 1. resize the input to ``base_size`` (240x320 for NYU, 184x612 for KITTI);
-2. scale by s (uniform in ``scale_range``): the image grows s times and the depth is divided
-   by s. The focal lengths grow s times too, so image, depth and intrinsics stay one consistent
-   pinhole view, of the scene shrunk s times;
+2. scale by s (uniform in ``scale_range``): the image grows s times and the focal lengths grow
+   s times. With ``depth_follows_scale`` (the default, as Eigen et al. 2014) the depth is
+   divided by s: image, depth and intrinsics are one consistent pinhole view of the scene
+   shrunk s times. With ``depth_follows_scale=False`` the depth keeps its metric values: the
+   view of the same scene from the same place through a lens s times longer, for camera-aware
+   training where the trainer itself normalises depth by the focal length
+   (``Warp.intrinsics`` reports it);
 3. rotate by an angle uniform in +-``max_rotation_deg``. The rotation is a roll of the camera
    about its optical axis: output pixel p' = K R_z K^-1 p, i.e. a rotation about the principal
    point (exact for fx != fy too). The intrinsics do not change, depth (the z coordinate) does
@@ -17,6 +21,17 @@ in a single resampling (pixel centres at integer coordinates, as in ``ros2_depth
 5. flip horizontally with probability ``flip_prob``: u -> W - 1 - u, cx -> W - 1 - cx, and the
    x axis of the camera frame (so normals' x components) changes sign;
 6. multiply each RGB channel by a factor uniform in ``colour_range`` and clip to [0, 1].
+
+Photometric jitter (optional, off by default; the image only, never depth, normals, labels or
+intrinsics), after step 6 in this order: with probability ``jitter_prob``, gamma x^g (g in
+``gamma_range``), brightness x + b (``brightness_range``), contrast about the image's mean
+luminance (``contrast_range``), saturation about each pixel's luminance
+(``saturation_range``) and a hue rotation about the grey axis by up to +-``max_hue_deg``,
+then a clip to [0, 1]; with probability ``blur_prob`` a Gaussian blur of sigma in
+``blur_sigma_range`` pixels; with probability ``noise_prob`` Gaussian noise of standard
+deviation in ``noise_std_range``, clipped to [0, 1]. What the rotated view does not cover stays
+0. The presets ``nyu_eigen14`` and ``kitti_eigen14`` use none of it; ``synthetic_robust``
+(for generated scenes meant to transfer to real cameras) uses all of it with metric depth.
 
 Resampling: the image bilinearly; dense depth bilinearly but only where every neighbour that
 carries weight is valid (never across an invalid pixel); sparse depth (LiDAR) by moving each
@@ -36,6 +51,7 @@ import math
 import os
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
+import cv2
 import numpy as np
 import torch
 
@@ -61,9 +77,30 @@ class AugmentConfig:
     colour_range: Tuple[float, float] = (1.0, 1.0)
     flip_prob: float = 0.0
     sparse_depth: bool = False
+    depth_follows_scale: bool = True
+    # Photometric jitter of the image (module docstring); the defaults leave the image alone.
+    jitter_prob: float = 1.0
+    brightness_range: Tuple[float, float] = (0.0, 0.0)
+    contrast_range: Tuple[float, float] = (1.0, 1.0)
+    saturation_range: Tuple[float, float] = (1.0, 1.0)
+    gamma_range: Tuple[float, float] = (1.0, 1.0)
+    max_hue_deg: float = 0.0
+    blur_prob: float = 0.0
+    blur_sigma_range: Tuple[float, float] = (0.5, 1.5)
+    noise_prob: float = 0.0
+    noise_std_range: Tuple[float, float] = (0.005, 0.02)
+
+    @property
+    def jitters(self) -> bool:
+        """Whether any of brightness, contrast, saturation, gamma and hue can change."""
+        return (self.jitter_prob > 0 and (self.brightness_range != (0.0, 0.0)
+                                          or self.contrast_range != (1.0, 1.0)
+                                          or self.saturation_range != (1.0, 1.0)
+                                          or self.gamma_range != (1.0, 1.0)
+                                          or self.max_hue_deg > 0))
 
     def __post_init__(self) -> None:
-        """Reject sizes and ranges that cannot produce a crop."""
+        """Reject sizes and ranges that cannot produce a crop, and invalid jitter settings."""
         (hb, wb), (ho, wo) = self.base_size, self.out_size
         if min(hb, wb, ho, wo) < 1:
             raise AugmentError(f'sizes must be positive, got {self.base_size}, {self.out_size}')
@@ -75,6 +112,17 @@ class AugmentConfig:
             raise AugmentError('max_rotation_deg must be >= 0 and flip_prob in [0, 1]')
         if not 0 <= self.colour_range[0] <= self.colour_range[1]:
             raise AugmentError(f'colour_range {self.colour_range} must be 0 <= low <= high')
+        for name in ('jitter_prob', 'blur_prob', 'noise_prob'):
+            if not 0 <= getattr(self, name) <= 1:
+                raise AugmentError(f'{name} must be in [0, 1], got {getattr(self, name)}')
+        for name, low in (('brightness_range', -1.0), ('contrast_range', 0.0),
+                          ('saturation_range', 0.0), ('gamma_range', 1e-6),
+                          ('blur_sigma_range', 0.0), ('noise_std_range', 0.0)):
+            lo, hi = getattr(self, name)
+            if not low <= lo <= hi:
+                raise AugmentError(f'{name} {(lo, hi)} must satisfy {low} <= low <= high')
+        if not 0 <= self.max_hue_deg <= 180:
+            raise AugmentError(f'max_hue_deg must be in [0, 180], got {self.max_hue_deg}')
 
 
 # The settings of Eigen et al. 2014, section 3.4 (sizes from the released NYU code and Fig. 1).
@@ -85,6 +133,17 @@ PRESETS: Dict[str, AugmentConfig] = {
     'kitti_eigen14': AugmentConfig(base_size=(184, 612), out_size=(172, 576),
                                    scale_range=(1.0, 1.2), max_rotation_deg=0.0,
                                    colour_range=(0.8, 1.2), flip_prob=0.5, sparse_depth=True),
+    # Generated scenes for real cameras: the NYU geometry with metric depth, plus moderate
+    # photometric jitter, blur and noise.
+    'synthetic_robust': AugmentConfig(base_size=(240, 320), out_size=(228, 304),
+                                      scale_range=(1.0, 1.5), max_rotation_deg=5.0,
+                                      colour_range=(0.8, 1.2), flip_prob=0.5,
+                                      depth_follows_scale=False, jitter_prob=0.8,
+                                      brightness_range=(-0.08, 0.08),
+                                      contrast_range=(0.8, 1.2), saturation_range=(0.8, 1.2),
+                                      gamma_range=(0.85, 1.15), max_hue_deg=5.0,
+                                      blur_prob=0.2, blur_sigma_range=(0.3, 1.0),
+                                      noise_prob=0.3, noise_std_range=(0.005, 0.02)),
 }
 
 
@@ -97,6 +156,14 @@ class AugmentParams:
     crop: Tuple[int, int] = (0, 0)
     flip: bool = False
     colour: Tuple[float, float, float] = (1.0, 1.0, 1.0)
+    brightness: float = 0.0
+    contrast: float = 1.0
+    saturation: float = 1.0
+    gamma: float = 1.0
+    hue_deg: float = 0.0
+    blur_sigma: float = 0.0
+    noise_std: float = 0.0
+    noise_seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +218,29 @@ def sample_params(config: AugmentConfig, rng: RandomSource) -> AugmentParams:
     crop = (int(rng.integers(0, max_row + 1)), int(rng.integers(0, max_col + 1)))
     flip = bool(rng.random() < config.flip_prob)
     colour = tuple(float(c) for c in rng.uniform(*config.colour_range, size=3))
-    return AugmentParams(scale=scale, angle_deg=angle, crop=crop, flip=flip, colour=colour)
+    params = AugmentParams(scale=scale, angle_deg=angle, crop=crop, flip=flip, colour=colour)
+    # Photometric draws only where a config uses them, so the presets without keep their draws.
+    photometric = {}
+    if config.jitters:
+        on = rng.random() < config.jitter_prob
+        values = (float(rng.uniform(*config.gamma_range)),
+                  float(rng.uniform(*config.brightness_range)),
+                  float(rng.uniform(*config.contrast_range)),
+                  float(rng.uniform(*config.saturation_range)),
+                  float(rng.uniform(-config.max_hue_deg, config.max_hue_deg)))
+        if on:
+            photometric.update(zip(('gamma', 'brightness', 'contrast', 'saturation', 'hue_deg'),
+                                   values))
+    if config.blur_prob > 0:
+        on, sigma = rng.random() < config.blur_prob, float(rng.uniform(*config.blur_sigma_range))
+        if on:
+            photometric['blur_sigma'] = sigma
+    if config.noise_prob > 0:
+        on, std = rng.random() < config.noise_prob, float(rng.uniform(*config.noise_std_range))
+        seed = int(rng.integers(0, 2 ** 63))
+        if on:
+            photometric.update(noise_std=std, noise_seed=seed)
+    return dataclasses.replace(params, **photometric) if photometric else params
 
 
 def centre_params(config: AugmentConfig) -> AugmentParams:
@@ -196,8 +285,53 @@ def plan_warp(src_size: Tuple[int, int], intrinsics: Sequence[float], config: Au
         cx = wo - 1 - cx
     to_src[2] = (0.0, 0.0, 1.0)
     return Warp(matrix=to_src, intrinsics=np.array([fx, fy, cx, cy]),
-                frame_rotation=mirror @ _rot_z(params.angle_deg), depth_factor=1.0 / s,
+                frame_rotation=mirror @ _rot_z(params.angle_deg),
+                depth_factor=1.0 / s if config.depth_follows_scale else 1.0,
                 out_size=(ho, wo))
+
+
+_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def colour_matrix(saturation: float, hue_deg: float) -> np.ndarray:
+    """
+    Return the 3x3 matrix M (rgb_out = M @ rgb) that changes saturation and rotates hue.
+
+    The hue turns about the grey axis (1, 1, 1); saturation scales the distance of each pixel
+    from its luminance. Both keep greys grey.
+    """
+    angle = math.radians(hue_deg)
+    axis = np.full(3, 1.0 / math.sqrt(3.0))
+    cross = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]],
+                      [-axis[1], axis[0], 0.0]])
+    rotation = (math.cos(angle) * np.eye(3) + math.sin(angle) * cross
+                + (1 - math.cos(angle)) * np.outer(axis, axis))
+    grey = np.outer(np.ones(3), _LUMA.astype(np.float64))
+    return (1 - saturation) * grey + saturation * np.eye(3) @ rotation
+
+
+def photometric(image: np.ndarray, params: AugmentParams) -> np.ndarray:
+    """Apply the jitter, blur and noise of ``params`` to an (H, W, 3) image in [0, 1]."""
+    image = np.asarray(image, dtype=np.float32)
+    if params.gamma != 1.0:
+        image = np.power(np.maximum(image, 0.0), np.float32(params.gamma))
+    if params.brightness != 0.0:
+        image = image + np.float32(params.brightness)
+    if params.contrast != 1.0:
+        mean = np.float32((image @ _LUMA).mean())
+        image = mean + np.float32(params.contrast) * (image - mean)
+    if params.saturation != 1.0 or params.hue_deg != 0.0:
+        matrix = colour_matrix(params.saturation, params.hue_deg).astype(np.float32)
+        image = image @ matrix.T
+    image = np.clip(image, 0.0, 1.0)
+    if params.blur_sigma > 0:
+        image = cv2.GaussianBlur(image, (0, 0), params.blur_sigma,
+                                 borderType=cv2.BORDER_REFLECT)
+    if params.noise_std > 0:
+        noise = np.random.default_rng(params.noise_seed).standard_normal(image.shape,
+                                                                         np.float32)
+        image = np.clip(image + np.float32(params.noise_std) * noise, 0.0, 1.0)
+    return image
 
 
 def _source_grid(warp: Warp) -> Tuple[np.ndarray, np.ndarray]:
@@ -317,6 +451,11 @@ def _warp_normals(normals: np.ndarray, x: np.ndarray, y: np.ndarray, warp: Warp,
     return out @ warp.frame_rotation.T
 
 
+_NO_PHOTOMETRIC = {f.name: f.default for f in dataclasses.fields(AugmentParams)
+                   if f.name in ('brightness', 'contrast', 'saturation', 'gamma', 'hue_deg',
+                                 'blur_sigma', 'noise_std', 'noise_seed')}
+
+
 def apply_params(sample: Sample, config: AugmentConfig, params: AugmentParams) -> Sample:
     """Apply one augmentation with the given parameters; return a new sample dict."""
     if 'image' not in sample or 'intrinsics' not in sample:
@@ -325,8 +464,11 @@ def apply_params(sample: Sample, config: AugmentConfig, params: AugmentParams) -
     warp = plan_warp(image.shape[:2], sample['intrinsics'].tolist(), config, params)
     x, y = _source_grid(warp)
     taps = bilinear_taps(x, y, image.shape)
-    out_image, _ = bilinear(image, x, y, taps=taps)
+    out_image, covered = bilinear(image, x, y, taps=taps)
     out_image = np.clip(out_image * np.asarray(params.colour, dtype=np.float32), 0.0, 1.0)
+    if params != dataclasses.replace(params, **_NO_PHOTOMETRIC):
+        out_image = photometric(out_image, params)
+        out_image[~covered] = 0.0
     out: Sample = {
         'image': torch.from_numpy(np.ascontiguousarray(out_image.transpose(2, 0, 1),
                                                        dtype=np.float32)),
