@@ -348,9 +348,11 @@ def sensor_depth(depth: np.ndarray, holes: np.ndarray, albedo_luminance: np.ndar
                                         noise)[valid]
     elif model.depth_family == 'tof':
         edge, near, far = depth_edges(depth)
-        mix = rng.random(depth.shape, np.float32)
-        fly = edge & valid & (rng.random(depth.shape, np.float32) < model.flying_share)
-        mixed = np.where(fly, near + mix * (far - near), depth)
+        # One uniform u per pixel: it flies if u < share, with mixing weight u / share.
+        u = rng.random(depth.shape, np.float32)
+        share = np.float32(max(model.flying_share, 1e-6))
+        fly = edge & valid & (u < share)
+        mixed = np.where(fly, near + (u / share) * (far - near), depth)
         albedo = np.maximum(albedo_luminance, np.float32(0.01))
         sigma = np.float32(model.tof_noise) * mixed * np.sqrt(np.float32(0.5) / albedo)
         noisy = mixed + sigma * rng.standard_normal(depth.shape, np.float32)
