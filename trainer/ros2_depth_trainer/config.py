@@ -39,6 +39,9 @@ class ModelConfig:
 
     variant: str = 'light'
     overrides: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Warm start: a trainer checkpoint (.pt) or an exported model (.onnx or its .json) whose
+    # tensors initialise every parameter of the same name and shape (``warm_start``).
+    init_from: Optional[str] = None
 
 
 @dataclasses.dataclass

@@ -843,6 +843,13 @@ def train(config: RunConfig, output: Path, resume: Optional[Path] = None,
         model = build_model(model_config(config.model))
         if weights is not None:
             model.load_state_dict(weights)
+        elif config.model.init_from:
+            from ros2_depth_trainer.warm_start import warm_start, WarmStartError
+
+            try:
+                warm_start(model, config.model.init_from)
+            except WarmStartError as exc:
+                raise TrainingError(f'model.init_from: {exc}') from None
         model.to(device)
         # Per-process streams (dropout); the data streams come from the sampler's seeds.
         seed_everything(config.train.seed + 1000 * info.rank)
