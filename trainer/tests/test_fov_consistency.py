@@ -4,16 +4,16 @@ The metric scale holds across fields of view: one generated scene, three cameras
 A generated close-range scene is rendered from one pose through three cameras (45, 60 and 90
 degrees across, 640x480) and sent to depth_node (its own process, real DDS) with each camera's
 camera_info. The depth it publishes at the same 3D rays (the output pixels of the narrowest view,
-projected into the others with each output's camera_info) must agree, and so must each view's
+found in the others through each output's camera_info) must agree, and so must each view's
 overall scale against the rendered truth. This is what the bundled model's canonical-focal
 metric scale is for: a model without it sees a 45-degree view as a close-up and cannot know
-that it is not one (docs/evaluation.md has the numbers of the model before it).
+that it is not one (docs/evaluation.md, "Metric scale", has the numbers of the model before).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterator, Tuple
+from typing import Dict, Iterator
 
 import numpy as np
 import pytest
@@ -22,33 +22,15 @@ from ros2_depth.depth_client import (
     camera_info_msg, DepthClient, image_msg, isolated_ros_env, start_node_process, stop_process)
 from ros2_depth.model_spec import load_spec
 from ros2_depth.resources import default_model_path
-from ros2_depth_trainer.synth.camera import camera_from_fov
-from ros2_depth_trainer.synth.render import render
-from ros2_depth_trainer.synth.sample import sample_streams
-from ros2_depth_trainer.synth.scenes import random_view
-from ros2_depth_trainer.synth.sensor import SensorModel
+from ros2_depth_trainer.synth.fov_views import render_fov_views, scale_agreement
 
 FOVS = (45.0, 60.0, 90.0)
 WIDTH, HEIGHT = 640, 480
 KIND, SEED, INDEX = 'robot', 7, 3
 FRAME = 'camera_optical_frame'
-# Agreement asked of the bundled model: the median ratio of the depths of two views at the same
-# rays, and of each view's median prediction/truth ratio to the others'.
-RAY_TOLERANCE = 0.10
-SCALE_TOLERANCE = 0.10
-
-
-def render_views() -> Dict[float, Tuple[np.ndarray, np.ndarray, PinholeCamera]]:
-    """Render the scene from one pose at each field of view: {fov: (rgb, depth, camera)}."""
-    scene_rng, _ = sample_streams(SEED, KIND, INDEX)
-    view = random_view(KIND, scene_rng)
-    views = {}
-    for fov in FOVS:
-        camera = camera_from_fov(WIDTH, HEIGHT, fov)
-        rendered = render(view.scene, view.pose, camera, SensorModel.ideal(),
-                          np.random.default_rng(0))
-        views[fov] = (rendered.frame.rgb, rendered.exact_depth, camera)
-    return views
+# Asked of the bundled model: two views' depths at the same rays within 10 % (median ratio), and
+# each view's median prediction/truth ratio within 10 % of the others'.
+TOLERANCE = 0.10
 
 
 def decode_depth(msg) -> np.ndarray:
@@ -63,30 +45,17 @@ def output_camera(msg) -> PinholeCamera:
     return PinholeCamera(msg.width, msg.height, k[0, 0], k[1, 1], k[0, 2], k[1, 2])
 
 
-def depth_at_rays(depth: np.ndarray, camera: PinholeCamera, x: np.ndarray,
-                  y: np.ndarray) -> np.ndarray:
-    """Nearest-pixel depth of a view at normalised rays (x, y); NaN outside its image."""
-    u = np.rint(camera.fx * x + camera.cx).astype(int)
-    v = np.rint(camera.fy * y + camera.cy).astype(int)
-    inside = (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
-    out = np.full(x.shape, np.nan, np.float32)
-    out[inside] = depth[v[inside], u[inside]]
-    return out
-
-
 @pytest.fixture(scope='module')
-def node_outputs(tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[Dict[float, Tuple[np.ndarray, PinholeCamera, np.ndarray]]]:
-    """Run the bundled model in depth_node on the three views: {fov: (depth, camera, truth)}."""
-    spec = load_spec(default_model_path())
-    if spec.metric_scale is None:
+def agreement(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Dict]]:
+    """Run the bundled model in depth_node on the three views; compare them."""
+    if load_spec(default_model_path()).metric_scale is None:
         pytest.skip('the bundled model has no metric scale')
-    views = render_views()
+    views = render_fov_views(KIND, SEED, INDEX, FOVS, WIDTH, HEIGHT)
     env = isolated_ros_env(salt=11)
     log = tmp_path_factory.mktemp('fov') / 'depth_node.log'
     proc = start_node_process(log, env, '/fov', ['-p', 'num_threads:=1'])
     client = DepthClient(env, '/fov', name='fov_client')
-    results = {}
+    outputs = {}
     try:
         assert client.wait_for_node(), log.read_text()
         for index, fov in enumerate(FOVS):
@@ -96,38 +65,22 @@ def node_outputs(tmp_path_factory: pytest.TempPathFactory
                 image_msg(stamp, FRAME, np.ascontiguousarray(rgb)),
                 camera_info_msg(stamp, FRAME, camera), keys=('depth', 'info')), log.read_text()
             out = client.received[stamp]
-            results[fov] = (decode_depth(out['depth']), output_camera(out['info']), truth)
+            outputs[fov] = (decode_depth(out['depth']), output_camera(out['info']), truth, camera)
     finally:
         client.close()
         code = stop_process(proc)
     assert code == 0, log.read_text()
-    yield results
+    yield scale_agreement(outputs)
 
 
-def test_views_agree_at_the_same_rays(node_outputs) -> None:
+def test_views_agree_at_the_same_rays(agreement: Dict[str, Dict]) -> None:
     """Depth of the 60 and 90 degree views at the 45 degree view's rays matches it."""
-    narrow_depth, narrow_cam, _ = node_outputs[FOVS[0]]
-    v, u = np.mgrid[0:narrow_cam.height, 0:narrow_cam.width]
-    x, y = (u - narrow_cam.cx) / narrow_cam.fx, (v - narrow_cam.cy) / narrow_cam.fy
-    for fov in FOVS[1:]:
-        depth, camera, _ = node_outputs[fov]
-        other = depth_at_rays(depth, camera, x, y)
-        both = np.isfinite(other) & np.isfinite(narrow_depth)
-        assert both.mean() > 0.9, 'the narrow view lies inside the wider ones'
-        ratio = float(np.exp(np.median(np.log(other[both] / narrow_depth[both]))))
-        assert abs(ratio - 1.0) < RAY_TOLERANCE, (fov, ratio)
+    assert set(agreement['rays']) == set(FOVS[1:])
+    for fov, ratio in agreement['rays'].items():
+        assert abs(ratio - 1.0) < TOLERANCE, (fov, agreement)
 
 
-def test_each_view_has_the_same_scale_against_the_truth(node_outputs) -> None:
+def test_each_view_has_the_same_scale_against_the_truth(agreement: Dict[str, Dict]) -> None:
     """median(prediction / truth) is the same for all three fields of view."""
-    scales = []
-    for fov in FOVS:
-        depth, out, truth = node_outputs[fov]
-        v, u = np.mgrid[0:out.height, 0:out.width]
-        x, y = (u - out.cx) / out.fx, (v - out.cy) / out.fy  # each output pixel's ray
-        gt = depth_at_rays(np.nan_to_num(truth, nan=0.0), camera_from_fov(WIDTH, HEIGHT, fov),
-                           x, y)
-        valid = np.isfinite(depth) & (gt > 0)
-        assert valid.mean() > 0.5
-        scales.append(float(np.median(depth[valid] / gt[valid])))
-    assert max(scales) / min(scales) < 1.0 + SCALE_TOLERANCE, scales
+    scales = list(agreement['truth'].values())
+    assert len(scales) == 3 and max(scales) / min(scales) < 1.0 + TOLERANCE, agreement
