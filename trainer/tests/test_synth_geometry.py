@@ -235,7 +235,7 @@ def test_checker_catches_a_depth_error(known: Rendered) -> None:
         check_exact(broken)
 
 
-@pytest.mark.parametrize('kind', ['indoor', 'street'])
+@pytest.mark.parametrize('kind', ['indoor', 'street', 'robot'])
 def test_generated_scenes_are_exact(kind: str) -> None:
     checked = 0
     for index in range(3):
@@ -247,3 +247,19 @@ def test_generated_scenes_are_exact(kind: str) -> None:
         assert (frame.labels[~sky] != C.SKY).all() and (frame.labels[~sky] > 0).all()
         checked += check_exact(sample.rendered)
     assert checked > 3 * 60 * 80 * 0.4
+
+
+def test_robot_scenes_are_exact() -> None:
+    """One sample of each robot setting: closed rooms (no sky), exact on every primitive."""
+    seen = set()
+    for index in range(40):
+        sample = render_sample('robot', 11, index, 48, 64, effects=False, shadows=False)
+        setting = sample.view.scene.info['setting']
+        if setting in seen:
+            continue
+        seen.add(setting)
+        frame = sample.rendered.frame
+        assert np.isfinite(frame.depth).all(), setting
+        assert (frame.labels > 0).all() and (frame.labels != C.SKY).all(), setting
+        assert check_exact(sample.rendered) == frame.depth.size, setting
+    assert len(seen) == 5, seen

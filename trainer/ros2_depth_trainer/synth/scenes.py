@@ -7,6 +7,9 @@ most furniture, horizontal field of view 50-70 deg.
 Street: camera on the road (70 %) or a sidewalk, height 1.3-2.0 m above the ground under it,
 pitch -12..+6 deg, roll -4..+4 deg, yaw along the street (either way) within +-35 deg, or
 +-35..90 deg (towards the facades) for 15 % of samples, field of view 60-90 deg.
+Robot: a desk or table, shelf, kitchen counter, cluttered floor or corridor seen from 0.3-3 m,
+camera 0.2-1.8 m high aimed at a target with jitter, field of view of a common robot camera
+(``robot.py``).
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import numpy as np
 
 from .camera import CameraPose
 from .indoor import draw_room_plan, indoor_scene
+from .robot import robot_shot
 from .scene import Scene
 from .street import draw_street_plan, street_scene
 
-KINDS = ('indoor', 'street')
+# New kinds go at the end: a kind's position seeds its samples (sample.sample_streams).
+KINDS = ('indoor', 'street', 'robot')
 
 INDOOR_HEIGHT = (0.8, 1.8)
 INDOOR_PITCH_DEG = (-30.0, 10.0)
@@ -127,10 +132,18 @@ def street_view(rng: np.random.Generator) -> View:
     return View(scene, pose, fov, height)
 
 
+def robot_view(rng: np.random.Generator) -> View:
+    """Draw a close-range view of a desk, shelf, kitchen, floor or corridor at robot height."""
+    scene, pose, fov, height = robot_shot(rng)
+    return View(scene, pose, fov, height)
+
+
 def random_view(kind: str, rng: np.random.Generator) -> View:
-    """Draw a scene of `kind` ('indoor' or 'street') with a camera in it."""
+    """Draw a scene of `kind` ('indoor', 'street' or 'robot') with a camera in it."""
     if kind == 'indoor':
         return indoor_view(rng)
     if kind == 'street':
         return street_view(rng)
+    if kind == 'robot':
+        return robot_view(rng)
     raise ValueError(f'unknown scene kind {kind!r}; known: {KINDS}')

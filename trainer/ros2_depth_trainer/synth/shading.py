@@ -183,16 +183,37 @@ def shade(lighting: Lighting, points: np.ndarray, normals: np.ndarray, view: np.
     highlight = np.zeros(len(points), np.float32)
     gloss = np.zeros((len(points), 3), np.float32)
     glossy = np.flatnonzero(specular > 0)
+    # The glossy points' inputs and sums, gathered once for all lights.
+    normals_g, view_g = normals[glossy], view[glossy]
+    specular_g, shininess_g = specular[glossy], shininess[glossy]
+    gloss_g, highlight_g = gloss[glossy], highlight[glossy]
     for i, (light, visible) in enumerate(zip(lights, lit)):
         to_light, falloff = light_vectors(light, points)
         cos = np.maximum(dot3(normals, to_light), 0.0) * falloff * visible
         weights[:, i + 1] = cos
         if glossy.size:
-            half = to_light[glossy] + view[glossy]
+            half = to_light[glossy] + view_g
             half /= np.maximum(np.sqrt(dot3(half, half)), 1e-9)[:, None]
-            spec = np.clip(dot3(normals[glossy], half), 0.0, 1.0) ** shininess[glossy]
-            spec *= specular[glossy] * (falloff * visible)[glossy] * (cos[glossy] > 0)
-            gloss[glossy] += spec[:, None] * colours[i]
-            highlight[glossy] = np.maximum(highlight[glossy], spec * float(colours[i].mean()))
+            spec = np.clip(dot3(normals_g, half), 0.0, 1.0) ** shininess_g
+            spec *= specular_g * (falloff * visible)[glossy] * (cos[glossy] > 0)
+            gloss_g += spec[:, None] * colours[i]
+            highlight_g = np.maximum(highlight_g, spec * float(colours[i].mean()))
+    if glossy.size:
+        gloss[glossy] = gloss_g
+        highlight[glossy] = highlight_g
     irradiance = weights @ np.concatenate([(up - down)[None], colours]) + down
     return albedo * irradiance + gloss, highlight
+
+
+# Linear RGB of light sources by colour temperature (kelvin), normalised to luminance 1, after
+# a camera's partial white balance: a tungsten bulb still looks warm, daylight a little blue.
+_KELVIN = np.array([2700.0, 3500.0, 4500.0, 5500.0, 6500.0, 7500.0])
+_KELVIN_RGB = np.array([(1.0, 0.78, 0.55), (1.0, 0.85, 0.7), (1.0, 0.92, 0.84),
+                        (1.0, 0.97, 0.94), (0.95, 0.97, 1.0), (0.88, 0.93, 1.0)])
+
+
+def colour_temperature(kelvin: float) -> Colour:
+    """Return the linear RGB tint (luminance 1) of a light of the given colour temperature."""
+    rgb = np.array([np.interp(kelvin, _KELVIN, _KELVIN_RGB[:, i]) for i in range(3)])
+    rgb /= float(rgb @ np.array([0.2126, 0.7152, 0.0722]))
+    return (float(rgb[0]), float(rgb[1]), float(rgb[2]))
