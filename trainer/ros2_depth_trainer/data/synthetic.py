@@ -1,8 +1,10 @@
 """
 Generated (procedural) RGB-D folders written by ``ros2-depth-train synth``, read via index.json.
 
-Each sample carries the image, exact depth (with the sensor model's holes as 0), normals in
-the camera optical frame, labels in the shared class list
+Each sample carries the image, the depth as the sample's depth sensor reports it (exact for
+the ideal family and generator 1.0 folders, quantised or noisy for structured-light and ToF
+samples of generator 2.0; holes as 0), exact normals in the camera optical frame, exact labels
+in the shared class list
 (``ros2_depth_trainer.synth.classes.CLASS_NAMES``) and its own intrinsics. Several folders (an
 indoor and a street one, say) can be read as one dataset.
 """
