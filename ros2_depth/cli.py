@@ -64,6 +64,16 @@ def _info(args: argparse.Namespace) -> int:
             f'output    {key}: "{out.name}" {out.channels}x{out.height}x{out.width} {out.kind} '
             f'{out.encoding} {out.units}'.rstrip()
         )
+        if out.kind == 'labels' and out.class_names:
+            ids = range(out.first_class_id, out.first_class_id + out.channels)
+            names = ', '.join(f'{i} {out.class_names[i]}' for i in ids if i < len(out.class_names))
+            print(f'classes   {names}')
+    if spec.metric_scale is not None:
+        print(
+            f'scale     depth for a camera of focal length '
+            f'{spec.metric_scale.canonical_focal_px:g} input pixels; metres = output x '
+            'f / that, f from camera_info after the crop and resize'
+        )
     grid = spec.output_grid
     print(
         f'grid      input x = {grid.scale_x:g} * out x + {grid.offset_x:g}, '

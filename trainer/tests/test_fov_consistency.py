@@ -12,7 +12,6 @@ that it is not one (docs/evaluation.md, "Metric scale", has the numbers of the m
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, Iterator
 
 import numpy as np

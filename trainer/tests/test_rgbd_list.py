@@ -12,7 +12,7 @@ import pytest
 from ros2_depth.metrics import PROTOCOLS
 from ros2_depth_trainer.data.rgbd_list import read_frame_list, RGBDListDataset, RGBDListError
 from ros2_depth_trainer.evaluate import (
-    evaluate, MEDIAN_SCALED_SUFFIX, median_ratio, open_dataset, runner_from_onnx)
+    evaluate, median_ratio, MEDIAN_SCALED_SUFFIX, open_dataset, runner_from_onnx)
 from ros2_depth_trainer.export import export_model
 
 
@@ -28,7 +28,7 @@ def write_frame(folder: Path, name: str, depth_m: np.ndarray, scale: float) -> N
 
 @pytest.fixture
 def frames(tmp_path: Path) -> List[Path]:
-    """Two frames (one with holes) listed once as JSON and once as text."""
+    """Write two RGB-D pairs, one with holes, listed once as JSON and once as text."""
     depth_a = np.full((48, 64), 2.0)
     depth_b = np.linspace(0.5, 4.0, 48 * 64).reshape(48, 64)
     depth_b[:5] = 0.0  # no depth
@@ -95,7 +95,8 @@ def test_bad_text_line_names_its_line(tmp_path: Path) -> None:
         read_frame_list(path)
 
 
-def test_unreadable_or_unregistered_frame_names_the_file(tmp_path: Path, frames: List[Path]) -> None:
+def test_unreadable_or_unregistered_frame_names_the_file(tmp_path: Path,
+                                                         frames: List[Path]) -> None:
     cv2.imwrite(str(tmp_path / 'small_depth.png'), np.ones((10, 10), np.uint16))
     path = tmp_path / 'mixed.txt'
     path.write_text('a_color.png missing.png 1000 50 50 31.5 23.5\n'
