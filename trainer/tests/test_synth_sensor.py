@@ -111,10 +111,15 @@ def test_draw_sensor_ranges() -> None:
     assert 0.2 < blurred < 0.4 and 0.3 < compressed < 0.5
     # Indoors, warm casts (red over blue) are the more common.
     assert np.mean([m.white_balance[0] > m.white_balance[2] for m in indoor]) > 0.6
-    for m in indoor + robot:
+    near_limits = {('indoor', 'structured_light'): (0.2, 0.5), ('indoor', 'tof'): (0.25, 0.5),
+                   ('robot', 'structured_light'): (0.1, 0.3), ('robot', 'tof'): (0.1, 0.25)}
+    for kind, m in [('indoor', m) for m in indoor] + [('robot', m) for m in robot]:
+        if m.depth_family in ('structured_light', 'tof'):
+            low, high = near_limits[kind, m.depth_family]
+            assert low <= m.min_range <= high, (kind, m.depth_family, m.min_range)
         if m.depth_family == 'structured_light':
             assert 19.0 <= m.disparity_fb <= 45.0 and 0.06 <= m.disparity_step <= 0.125
-            assert 0.05 <= m.baseline <= 0.075 and 0.2 <= m.min_range <= 0.5
+            assert 0.05 <= m.baseline <= 0.075
         elif m.depth_family == 'tof':
             assert m.baseline == 0.0 and 4.0 <= m.max_range <= 6.0
             assert 0.3 <= m.flying_share <= 1.0 and 0.0015 <= m.tof_noise <= 0.004

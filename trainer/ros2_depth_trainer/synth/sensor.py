@@ -135,8 +135,14 @@ def _draw_camera(indoor: bool, rng: np.random.Generator) -> Dict[str, Any]:
     return camera
 
 
-def _draw_depth(indoor: bool, rng: np.random.Generator) -> Dict[str, Any]:
-    """Draw the depth sensor of generator 2.0: its family, holes and measurement errors."""
+def _draw_depth(indoor: bool, rng: np.random.Generator, close: bool = False) -> Dict[str, Any]:
+    """
+    Draw the depth sensor of generator 2.0: its family, holes and measurement errors.
+
+    ``close`` (the robot kind) draws the near limits of short-range sensors (RealSense D4xx
+    about 0.1-0.3 m, Azure Kinect NFOV 0.25 m) instead of a Kinect v1's 0.4-0.5 m, so that
+    close-range views keep most of their depth.
+    """
     holes = {
         'grazing_cos': float(rng.uniform(0.05, 0.15) if indoor else rng.uniform(0.02, 0.05)),
         'dark_albedo': float(rng.uniform(0.01, 0.025)),
@@ -157,12 +163,14 @@ def _draw_depth(indoor: bool, rng: np.random.Generator) -> Dict[str, Any]:
         holes.update(baseline=float(baseline), disparity_fb=float(focal * baseline),
                      disparity_step=float(rng.uniform(0.06, 0.125)),
                      disparity_noise=float(rng.uniform(0.0, 0.08)),
-                     min_range=float(rng.uniform(0.2, 0.5)))
+                     min_range=float(rng.uniform(0.1, 0.3) if close
+                                     else rng.uniform(0.2, 0.5)))
     elif family == 'tof':
         # Kinect v2 / Azure Kinect: range about 0.25-0.5 to 4.5-5.5 m, no projector shadow,
         # lower returns on dark surfaces.
         holes.update(baseline=0.0, max_range=float(rng.uniform(4.0, 6.0)),
-                     min_range=float(rng.uniform(0.25, 0.5)),
+                     min_range=float(rng.uniform(0.1, 0.25) if close
+                                     else rng.uniform(0.25, 0.5)),
                      dark_albedo=float(rng.uniform(0.015, 0.04)),
                      flying_share=float(rng.uniform(0.3, 1.0)),
                      tof_noise=float(rng.uniform(0.0015, 0.004)))
@@ -173,7 +181,8 @@ def draw_sensor(kind: str, rng: np.random.Generator, legacy: bool = False) -> Se
     """
     Draw the sensor parameters of one frame for a scene kind ('indoor', 'robot' or 'street').
 
-    'robot' (close-range indoor views) draws as 'indoor'. ``legacy=True`` draws the model of
+    'robot' (close-range indoor views) draws as 'indoor', with short-range sensors' near limits
+    (``_draw_depth``). ``legacy=True`` draws the model of
     generator 1.0 from exactly the same random numbers (trajectories use it, so the sample bags
     stay byte-identical): no motion blur, JPEG, saturation or correlated noise, narrower
     exposure, white balance and vignetting ranges, and exact depth values.
@@ -181,7 +190,8 @@ def draw_sensor(kind: str, rng: np.random.Generator, legacy: bool = False) -> Se
     if legacy:
         return _draw_legacy(kind, rng)
     indoor = kind != 'street'
-    return SensorModel(**_draw_camera(indoor, rng), **_draw_depth(indoor, rng))
+    return SensorModel(**_draw_camera(indoor, rng),
+                       **_draw_depth(indoor, rng, close=kind == 'robot'))
 
 
 def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
