@@ -2,8 +2,9 @@
 Start depth_node on a camera: `ros2 launch ros2_depth depth.launch.py camera:=/camera/color`.
 
 The node's relative topics are remapped onto the camera's: <camera>/<image> and
-<camera>/camera_info in; <camera>/depth/image, <camera>/depth/camera_info, <camera>/normals/image
-and <camera>/points out. Choose the model, backend and QoS in a parameter file (see
+<camera>/camera_info in; <camera>/depth/image, <camera>/depth/camera_info, <camera>/normals/image,
+<camera>/points and, for a model with labels, <camera>/labels/image and <camera>/labels/color
+out. Choose the model, backend and QoS in a parameter file (see
 config/depth_node.yaml).
 """
 
