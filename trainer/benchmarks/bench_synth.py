@@ -9,6 +9,7 @@ Usage::
 
     .venv/bin/python trainer/benchmarks/bench_synth.py                        # 240x320, 200 each
     .venv/bin/python trainer/benchmarks/bench_synth.py --count 400 --workers 2 --size 240x320
+    .venv/bin/python trainer/benchmarks/bench_synth.py --kinds robot        # one kind only
 """
 
 from __future__ import annotations

@@ -7,13 +7,16 @@ import logging
 from pathlib import Path
 from typing import Tuple
 
-HELP = 'generate procedural RGB-D scenes (indoor rooms or streets) with exact ground truth'
+HELP = ('generate procedural RGB-D scenes (indoor rooms, streets or close-range robot views) '
+        'with exact ground truth')
 DESCRIPTION = (
     'Render COUNT random scenes of one KIND with a camera in each and write, per sample, an RGB '
     'PNG, metric depth (float32 .npy in metres and uint16 millimetre PNG), surface normals, a '
     'semantic label PNG, plus index.json with the intrinsics and camera pose of every sample. '
-    'Sample i depends only on (SEED, KIND, i), whatever the number of workers. With --preview, '
-    'also write a sheet of 8 indoor and 8 street samples (RGB, depth, normals, labels). See '
+    'Sample i depends only on (SEED, KIND, i), whatever the number of workers. KIND robot shows '
+    'desks, shelves, kitchens, cluttered floors and corridors from 0.3-3 m at robot heights '
+    'through common robot cameras. With --preview, also write a sheet of 8 samples of each '
+    'of --preview-kinds (default indoor and street: RGB, depth, normals, labels). See '
     'docs/synthetic_data.md.')
 
 _log = logging.getLogger('ros2_depth_trainer')
@@ -45,7 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--workers', type=int, default=2,
                         help='worker processes (default: %(default)s; 1 = no pool)')
     parser.add_argument('--preview', type=Path, metavar='PNG',
-                        help='also write a preview sheet of 8 indoor + 8 street samples')
+                        help='also write a preview sheet of 8 samples of each preview kind')
+    parser.add_argument('--preview-kinds', nargs='+', choices=KINDS, default=['indoor', 'street'],
+                        metavar='KIND', help='kinds on the preview sheet, one column each '
+                        '(default: indoor street; also: robot)')
     parser.add_argument('--no-progress', dest='progress', action='store_false',
                         help='hide the progress bar')
 
@@ -67,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
             generate(args.output, args.count, args.seed, args.kind, height, width,
                      workers=args.workers, progress=args.progress)
         if args.preview is not None:
-            write_preview(args.preview, args.seed, size=(height, width))
+            write_preview(args.preview, args.seed, size=(height, width),
+                          kinds=args.preview_kinds)
     except (OSError, ValueError) as exc:
         _log.error('%s', exc)
         return 1

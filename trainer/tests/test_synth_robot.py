@@ -14,6 +14,7 @@ from ros2_depth_trainer.synth.camera import camera_from_fov
 from ros2_depth_trainer.synth.raycast import Box, Cylinder, Sphere
 from ros2_depth_trainer.synth.sample import sample_streams
 from ros2_depth_trainer.synth.scenes import KINDS, random_view, View
+from ros2_depth_trainer.synth.trajectory import plan_trajectory
 from ros2_depth_trainer.synth.writer import generate
 
 DRAWS = 300
@@ -133,3 +134,8 @@ def test_same_files_for_any_worker_count(tmp_path: Path) -> None:
     assert len(names) == 11
     for name in names:
         assert (tmp_path / 'one' / name).read_bytes() == (tmp_path / 'two' / name).read_bytes()
+
+
+def test_no_trajectories_of_robot_views() -> None:
+    with pytest.raises(ValueError):
+        plan_trajectory('robot', seed=0, frames=3, rate_hz=10.0)

@@ -53,9 +53,10 @@ def preview_sheet(seed: int, per_kind: int = 8, size: Tuple[int, int] = (240, 32
 
 
 def write_preview(path: Path, seed: int, per_kind: int = 8,
-                  size: Tuple[int, int] = (240, 320)) -> Path:
-    """Write the preview sheet PNG of `per_kind` indoor and street samples; return its path."""
-    picture = preview_sheet(seed, per_kind, size)
+                  size: Tuple[int, int] = (240, 320),
+                  kinds: Sequence[str] = ('indoor', 'street')) -> Path:
+    """Write the preview sheet PNG of `per_kind` samples of each kind; return its path."""
+    picture = preview_sheet(seed, per_kind, size, kinds=kinds)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), picture, [cv2.IMWRITE_PNG_COMPRESSION, 9]):

@@ -24,7 +24,7 @@ from .scenes import KINDS
 from .sensor import draw_sensor
 from .street import draw_street_plan, street_scene
 
-
+TRAJECTORY_KINDS = ('indoor', 'street')  # the robot kind has single views only
 WALL_MARGIN = 1.4  # metres between the indoor walk and the walls
 
 
@@ -100,8 +100,8 @@ def _street(rng: np.random.Generator, times: np.ndarray) -> Trajectory:
 
 def plan_trajectory(kind: str, seed: int, frames: int, rate_hz: float) -> Trajectory:
     """Draw the scene and the camera poses of a trajectory (no rendering)."""
-    if kind not in KINDS:
-        raise ValueError(f'unknown scene kind {kind!r}; known: {KINDS}')
+    if kind not in TRAJECTORY_KINDS:
+        raise ValueError(f'no trajectories for scene kind {kind!r}; known: {TRAJECTORY_KINDS}')
     if frames < 0 or rate_hz <= 0 or seed < 0:
         raise ValueError(f'need frames >= 0, rate_hz > 0 and seed >= 0, got {frames}, '
                          f'{rate_hz}, {seed}')
