@@ -33,7 +33,8 @@ from ros2_depth.depth_client import (
 from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy
 from ros2_depth.metrics import DEPTH_METRICS, depth_metrics
-from ros2_depth.resources import share_directory
+from ros2_depth.model_spec import load_spec, ModelSpecError
+from ros2_depth.resources import default_model_path, share_directory
 from ros2_depth.visualize import colorize_depth, colorize_normals, labelled, sheet, write_ply
 from tqdm import tqdm
 
@@ -150,8 +151,13 @@ def run_demo(options: DemoOptions) -> Dict[str, Any]:
     ros_args = ['-p', f'backend:={options.backend}', '-p', f'num_threads:={options.num_threads}']
     if options.model:
         ros_args += ['-p', f'model:={Path(options.model).resolve()}']
+    try:
+        spec = load_spec(Path(options.model) if options.model else default_model_path())
+        has_labels = spec.output('labels') is not None
+    except ModelSpecError:
+        has_labels = False  # the node says what is wrong with the model, in its own log
     proc = start_node_process(node_log, env, NAMESPACE, ros_args)
-    client = DepthClient(env, NAMESPACE, name='demo_camera')
+    client = DepthClient(env, NAMESPACE, name='demo_camera', labels=has_labels)
     bag_summaries: List[Dict[str, Any]] = []
     try:
         if not client.wait_for_node(options.timeout_s):
@@ -195,11 +201,14 @@ def run_demo(options: DemoOptions) -> Dict[str, Any]:
     return summary
 
 
-def _frame_outputs(msgs: Dict[str, Any]) -> Tuple[np.ndarray, np.ndarray, PinholeCamera]:
-    """Depth, normals and their intrinsics from the node's messages of one frame."""
+def _frame_outputs(
+    msgs: Dict[str, Any]
+) -> Tuple[np.ndarray, np.ndarray, PinholeCamera, Optional[np.ndarray]]:
+    """Depth, normals, their intrinsics and the coloured labels (if any) of one frame."""
     depth = image_to_numpy(msgs['depth'])
     normals = image_to_numpy(msgs['normals'])
-    return depth, normals, camera_from_info(msgs['info'])
+    labels = image_to_numpy(msgs['labels_color']) if 'labels_color' in msgs else None
+    return depth, normals, camera_from_info(msgs['info']), labels
 
 
 def _camera_dict(camera: PinholeCamera) -> Dict[str, float]:
@@ -243,7 +252,7 @@ def _replay(
                     f'{options.timeout_s:.0f} s; depth_node log ({node_log}):\n{_tail(node_log)}'
                 )
             arrived = client.arrival_time.pop(stamp)
-            depth, normals, out_camera = _frame_outputs(client.received.pop(stamp))
+            depth, normals, out_camera, labels = _frame_outputs(client.received.pop(stamp))
             record: Dict[str, Any] = {
                 'frame': frame.index,
                 'stamp': f'{stamp[0]}.{stamp[1]:09d}',
@@ -263,6 +272,10 @@ def _replay(
             cv2.imwrite(
                 str(out / 'frames' / f'{frame.index:04d}_normals.png'), colorize_normals(normals)
             )
+            labels_picture = None
+            if labels is not None:
+                labels_picture = np.ascontiguousarray(labels[..., ::-1])
+                cv2.imwrite(str(out / 'frames' / f'{frame.index:04d}_labels.png'), labels_picture)
             rgb = as_rgb(frame.image, frame.encoding)
             if frame.index % preview_every == 0 and len(preview_rows) < 4:
                 if truth is not None:
@@ -270,18 +283,19 @@ def _replay(
                 else:
                     truth_picture = np.zeros(PREVIEW_SIZE[::-1] + (3,), np.uint8)
                 truth_label = 'true depth' if truth is not None else 'no depth in the bag'
-                preview_rows.append(
-                    [
-                        labelled(
-                            np.ascontiguousarray(rgb[..., ::-1]),
-                            f'frame {frame.index}: camera',
-                            PREVIEW_SIZE,
-                        ),
-                        labelled(depth_picture, 'predicted depth', PREVIEW_SIZE),
-                        labelled(truth_picture, truth_label, PREVIEW_SIZE),
-                        labelled(colorize_normals(normals), 'predicted normals', PREVIEW_SIZE),
-                    ]
-                )
+                row = [
+                    labelled(
+                        np.ascontiguousarray(rgb[..., ::-1]),
+                        f'frame {frame.index}: camera',
+                        PREVIEW_SIZE,
+                    ),
+                    labelled(depth_picture, 'predicted depth', PREVIEW_SIZE),
+                    labelled(truth_picture, truth_label, PREVIEW_SIZE),
+                    labelled(colorize_normals(normals), 'predicted normals', PREVIEW_SIZE),
+                ]
+                if labels_picture is not None:
+                    row.append(labelled(labels_picture, 'predicted labels', PREVIEW_SIZE))
+                preview_rows.append(row)
             last = (frame, depth, out_camera)
             progress.update()
     if last is None:

@@ -175,3 +175,21 @@ def test_demo_replays_bags_through_the_live_node(
         header = (out / name / 'points_last_frame.ply').read_bytes()[:200]
         assert header.startswith(b'ply') and b'element vertex' in header
     assert 'abs rel' in capsys.readouterr().out
+
+
+def test_demo_shows_labels_of_a_model_that_predicts_them(tiny_camera_model: Path,
+                                                         tmp_path: Path) -> None:
+    """With a labels model the preview gains a fifth panel and every frame a labels picture."""
+    bag = write_test_bag(tmp_path / 'walk', frames=2, camera=make_camera(320, 240))
+    out = tmp_path / 'demo'
+    code = cli_main(['demo', '--bag', str(bag), '--model', str(tiny_camera_model), '--rate',
+                     '20', '--threads', '1', '--output', str(out)])
+    assert code == 0
+    preview = cv2.imread(str(out / 'walk' / 'preview.png'))
+    assert preview is not None and preview.shape[1] == 5 * 320 + 4 * 4
+    pictures = sorted((out / 'walk' / 'frames').glob('*_labels.png'))
+    assert len(pictures) == 2
+    labels = cv2.imread(str(pictures[0]))[..., ::-1].reshape(-1, 3)
+    # Every pixel is one of the sidecar's class colours (ids 1-4 are predicted).
+    colors = {(255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)}
+    assert {tuple(c) for c in np.unique(labels, axis=0)} <= colors
