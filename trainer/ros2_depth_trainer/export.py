@@ -15,7 +15,7 @@ import numpy as np
 from ros2_depth.metrics import PROTOCOLS
 from ros2_depth.model_spec import (file_sha256, InputSpec, MetricScale, ModelSpec, OutputGrid,
                                    OutputSpec)
-from ros2_depth_trainer.checkpoint import load_checkpoint
+from ros2_depth_trainer.checkpoint import load_checkpoint, save_checkpoint
 from ros2_depth_trainer.models import build_model, get_config, Model, ModelConfig, ModelSource
 import torch
 from torch import nn, Tensor
@@ -27,6 +27,7 @@ INPUT_NAME = 'image'
 INPUT_SCALE = 1.0 / 255.0
 DEPTH_RANGE = (0.1, 20.0)  # an untrained initialisation, or a checkpoint without its data
 VERIFY_ATOL = 1e-3
+TRAINED_WITH = 'trained_with'  # a shipped checkpoint's run config and step
 VERIFY_THREADS = 2
 # Families whose networks take one image, as the sidecar describes; the semantic-labels model
 # also takes depth and normals maps, which the runtime does not produce as inputs.
@@ -77,7 +78,8 @@ def training_depth_range(extra: Mapping[str, Any]) -> Optional[Tuple[float, floa
     from ros2_depth_trainer.evaluate import DEFAULT_PROTOCOL
 
     try:
-        kind = extra['training']['run_config']['data']['train']['kind']
+        training = extra['training'] if 'training' in extra else extra[TRAINED_WITH]
+        kind = training['run_config']['data']['train']['kind']
     except (KeyError, TypeError):
         return None
     protocol = PROTOCOLS.get(DEFAULT_PROTOCOL.get(str(kind).split('_', 1)[0], ''))
@@ -244,6 +246,16 @@ def model_spec(model: Model, onnx_file: str, onnx_sha256: str, trained: bool,
     )
 
 
+def weights_only_extra(checkpoint: Path, onnx_sha256: str) -> Dict[str, Any]:
+    """Return what a shipped checkpoint keeps of a training one: run config, step, provenance."""
+    _, _, extra = load_checkpoint(checkpoint)
+    training = extra.get('training') or extra.get(TRAINED_WITH) or {}
+    kept = {key: training[key] for key in ('run_config', 'step') if key in training}
+    # Not under 'training': that key marks a resumable checkpoint (optimiser and all).
+    return {TRAINED_WITH: kept, 'exported_from': Path(checkpoint).name,
+            'onnx_sha256': onnx_sha256}
+
+
 def _temp_path(path: Path) -> Path:
     return path.with_name(f'.{path.name}.tmp')
 
@@ -264,8 +276,12 @@ def export_model(output: Path, variant: Optional[str] = None, seed: int = 0,
     The sidecar's ``depth_range`` (outside it the node publishes NaN) is ``depth_range`` when
     given, else the range of the checkpoint's training data (``training_depth_range``).
 
-    Both files are written under temporary names and renamed into place; the ONNX file is
-    checked with onnxruntime (with ``verify``) before either is renamed, the sidecar last.
+    Exported from a ``checkpoint``, the weights also go beside them as a slim checkpoint
+    (``output`` with .pt: model config, weights, the run config and step, no optimiser), so
+    that fine-tuning and warm starts can begin from exactly the exported model.
+
+    The files are written under temporary names and renamed into place; the ONNX file is
+    checked with onnxruntime (with ``verify``) before any is renamed, the sidecar last.
     """
     output = Path(output)
     if output.suffix != '.onnx':
@@ -293,6 +309,10 @@ def export_model(output: Path, variant: Optional[str] = None, seed: int = 0,
                           seed=None if trained else seed, revision=git_revision(),
                           depth_range=depth_range)
         spec.save(sidecar_tmp)
+        if checkpoint is not None:
+            weights = output.with_suffix('.pt')
+            save_checkpoint(weights, model, weights_only_extra(checkpoint, spec.onnx_sha256))
+            _log.info('wrote %s (the exported weights as a checkpoint)', weights)
         os.replace(onnx_tmp, output)
         _log.info('wrote %s (%.1f MB, opset %d)', output, len(data) / 1e6, ONNX_OPSET)
         os.replace(sidecar_tmp, sidecar)

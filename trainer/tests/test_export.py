@@ -185,3 +185,29 @@ def test_semantic_model_is_not_exported(tmp_path: Path) -> None:
     assert cli.main(['export', '--variant', 'semantic-alexnet-4',
                      '--output', str(tmp_path / 'labels.onnx')]) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ['labels.pt']
+
+
+def test_checkpoint_export_ships_the_weights_beside_the_model(tmp_path: Path) -> None:
+    """Exporting a training checkpoint also writes a slim .pt with the same weights."""
+    from ros2_depth_trainer.checkpoint import load_training_checkpoint, save_training_checkpoint
+    from ros2_depth_trainer.checkpoint import TrainingState
+
+    model = seeded_model('light', 4)
+    run_config = {'data': {'train': {'kind': 'synthetic'}}}
+    save_training_checkpoint(tmp_path / 'train.pt', model, TrainingState(
+        step=7, stage=0, epoch=0, batch_in_epoch=7, world_size=1, run_config=run_config,
+        optimizer={'state': {}, 'param_groups': []}, scheduler={}, scaler=None, rng=[]))
+    spec = export_model(tmp_path / 'out' / 'm.onnx', checkpoint=tmp_path / 'train.pt')
+    config, state, extra = load_checkpoint(tmp_path / 'out' / 'm.pt')
+    assert config == model.config
+    for key, value in model.state_dict().items():
+        assert torch.equal(state[key], value), key
+    assert extra['trained_with'] == {'run_config': run_config, 'step': 7}
+    assert extra['onnx_sha256'] == spec.onnx_sha256 == file_sha256(tmp_path / 'out' / 'm.onnx')
+    assert 'optimizer' not in str(extra)
+    # It seeds exports and warm starts, not resumes.
+    assert export_model(tmp_path / 'again.onnx', checkpoint=tmp_path / 'out' / 'm.pt'
+                        ).onnx_sha256 == spec.onnx_sha256
+    assert spec.depth_range == (0.001, 80.0)
+    with pytest.raises(CheckpointError, match='no training state'):
+        load_training_checkpoint(tmp_path / 'out' / 'm.pt')
