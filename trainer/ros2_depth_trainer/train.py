@@ -201,19 +201,34 @@ def canonical_depth(batch: Dict[str, Tensor], canonical_focal: Optional[float]
     return dict(batch, depth=batch['depth'] * factor)
 
 
-def check_augment_scale(model_cfg: Any, preset: Optional[str]) -> None:
-    """Refuse a canonical-camera model with an augmentation that divides depth by its zoom."""
+def check_augment_scale(model_cfg: Any, preset: Any, where: str = 'data.augment') -> None:
+    """
+    Refuse a canonical-camera model with an augmentation that divides depth by its zoom.
+
+    ``preset`` is a preset name or an ``AugmentConfig`` (None: no augmentation); ``where``
+    names the config entry in the error.
+    """
     if getattr(model_cfg, 'canonical_focal', None) is None or preset is None:
         return
     from ros2_depth_trainer.data import augment
 
     aug = augment.resolve_config(preset)
     zooms = aug.scale_range != (1.0, 1.0)
-    if zooms and getattr(aug, 'depth_follows_scale', True):
-        raise ConfigError(f'data.augment {preset!r} divides depth by its zoom factor (Eigen '
+    if zooms and aug.depth_follows_scale:
+        raise ConfigError(f'{where} {preset!r} divides depth by its zoom factor (Eigen '
                           "2014's trick for an unknown camera), but the model's canonical_focal "
                           'already accounts for the zoom through the focal length: use a preset '
                           'with depth_follows_scale false, e.g. synthetic_robust')
+
+
+def check_run_augment_scale(config: RunConfig) -> None:
+    """Apply ``check_augment_scale`` to data.augment and to any dataset's own augment."""
+    model_cfg = model_config(config.model)
+    check_augment_scale(model_cfg, config.data.augment)
+    for name in ('train', 'val'):
+        dataset = getattr(config.data, name)
+        if dataset is not None and dataset.args.get('augment') is not None:
+            check_augment_scale(model_cfg, dataset.args['augment'], f'data.{name}.args.augment')
 
 
 class StageNet(nn.Module):
@@ -839,7 +854,7 @@ def train(config: RunConfig, output: Path, resume: Optional[Path] = None,
             output.mkdir(parents=True, exist_ok=True)
             save_config(config, output / CONFIG_FILE)
         seed_everything(config.train.seed)
-        check_augment_scale(model_config(config.model), config.data.augment)
+        check_run_augment_scale(config)
         model = build_model(model_config(config.model))
         if weights is not None:
             model.load_state_dict(weights)
