@@ -27,7 +27,8 @@ setup(
         ('share/' + PACKAGE, ['package.xml']),
         ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
         ('share/' + PACKAGE + '/config', glob('config/*.yaml')),
-        ('share/' + PACKAGE + '/engines', glob('engines/*.onnx') + glob('engines/*.json') + glob('engines/*.pt')),
+        ('share/' + PACKAGE + '/engines', glob('engines/*.onnx') + glob('engines/*.json')
+         + glob('engines/*.pt')),
         *bag_data_files(),
     ],
     install_requires=['setuptools', 'numpy', 'pyyaml', 'rosbags'],

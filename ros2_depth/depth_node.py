@@ -127,8 +127,8 @@ class DepthNode(Node):
             self.pub_labels = self.create_publisher(Image, 'labels/image', out_qos)
             self.pub_labels_color = self.create_publisher(Image, 'labels/color', out_qos)
             self._palette = label_palette(self.spec)
-            names = self.spec.output('labels').class_names
-            log.info(f'model predicts {len(names) or "its"} labels: publishing labels/image '
+            classes = self.spec.output('labels').channels
+            log.info(f'model predicts {classes} classes: publishing labels/image '
                      '(mono8 class ids) and labels/color')
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 

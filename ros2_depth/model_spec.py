@@ -210,7 +210,7 @@ def _spec_from_dict(data: Dict[str, Any], path: Optional[Path], where: str) -> M
             f'(this runtime reads versions {list(SIDECAR_VERSIONS)}); '
             'update ros2_depth or re-export the model with a matching trainer'
         )
-    if 'metric_scale' in data and version < 2:
+    if data.get('metric_scale') is not None and version < 2:
         raise ModelSpecError(f'{where}: metric_scale needs format_version 2, got {version}')
 
     raw_in = _object(_require(data, 'input', where), where + ': input')
@@ -330,7 +330,8 @@ def _class_table(raw: Dict[str, Any], kind: str, channels: int, where: str) -> D
     parsed_colors = []
     for color in colors:
         if (not isinstance(color, (list, tuple)) or len(color) != 3
-                or not all(isinstance(c, int) and 0 <= c <= 255 for c in color)):
+                or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255
+                           for c in color)):
             raise ModelSpecError(f'{where}: class colours must be [r, g, b] in 0..255, '
                                  f'got {color!r}')
         parsed_colors.append(tuple(color))

@@ -308,6 +308,9 @@ CAMERA_MALFORMED = {
     'missing canonical focal': (drop('metric_scale', 'canonical_focal_px'),
                                 ['canonical_focal_px']),
     'metric_scale not an object': (put(250.0, 'metric_scale'), ['metric_scale']),
+    'boolean colour component': (put([[0, 0, 0], [True, 0, 0], [0, 0, 0], [0, 0, 0],
+                                      [0, 0, 0]], 'outputs', 'labels', 'class_colors'),
+                                 ['colours']),
     'too few class names': (put(['a', 'b'], 'outputs', 'labels', 'class_names'),
                             ['outputs.labels', 'class_names', 'expected 5']),
     'too many class colours': (put([[0, 0, 0]] * 6, 'outputs', 'labels', 'class_colors'),
@@ -333,3 +336,9 @@ def test_malformed_camera_sidecar_names_the_field(tiny_camera_model: Path, tmp_p
         load_spec(path)
     for word in words:
         assert word in str(info.value), (case, str(info.value))
+
+
+def test_null_metric_scale_is_no_metric_scale(tiny_model: Path) -> None:
+    data = json.loads(tiny_model.read_text())
+    data['metric_scale'] = None
+    assert spec_from_dict(data, tiny_model).metric_scale is None

@@ -573,6 +573,8 @@ def evaluate(dataset: Any, runners: Sequence[ModelRunner], protocol: EvalProtoco
             scaled = name + MEDIAN_SCALED_SUFFIX
             column = ColumnResult(scaled, f'{source}, scaled per image by its median ratio',
                                   images=len(records[scaled]))
+            if name in coverage:
+                column.coverage = float(np.mean(coverage[name]))
             if records[scaled]:
                 column.depth = mean_metrics(records[scaled])
             columns.append(column)

@@ -29,7 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f'test data, KIND LOCATION... with KIND one of {kinds}: '
                              '"synthetic DIR", "nyu nyu_depth_v2_labeled.mat [splits.mat]", '
                              '"nyu FRAME_ROOT [FILE_LIST]", "kitti RAW_ROOT [ANNOTATED_ROOT]" '
-                             '(the Eigen test split; Velodyne depth unless ANNOTATED_ROOT)')
+                             '(the Eigen test split; Velodyne depth unless ANNOTATED_ROOT), '
+                             '"rgbd_list LIST..." (RGB-D frames listed in .json or text files, '
+                             'e.g. shared/data/real_rgbd/frames.json; protocol rgbd)')
     parser.add_argument('--split', default='test',
                         help='split of --data to evaluate (default: %(default)s)')
     parser.add_argument('--checkpoint', type=Path, action='append', default=[],

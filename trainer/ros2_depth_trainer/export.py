@@ -82,7 +82,9 @@ def training_depth_range(extra: Mapping[str, Any]) -> Optional[Tuple[float, floa
         kind = training['run_config']['data']['train']['kind']
     except (KeyError, TypeError):
         return None
-    protocol = PROTOCOLS.get(DEFAULT_PROTOCOL.get(str(kind).split('_', 1)[0], ''))
+    kind = str(kind)
+    name = DEFAULT_PROTOCOL.get(kind, DEFAULT_PROTOCOL.get(kind.split('_', 1)[0], ''))
+    protocol = PROTOCOLS.get(name)
     return None if protocol is None else (protocol.min_depth, protocol.max_depth)
 
 

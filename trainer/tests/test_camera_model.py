@@ -56,10 +56,30 @@ def test_labels_heads_shapes_and_scale3_inputs(model: torch.nn.Module) -> None:
     assert scale2['labels'].shape == (2, 14, 55, 74)
     assert scale3['labels'].shape == (2, 14, 109, 147)
     assert scale3['depth'].shape == (2, 1, 109, 147)
-    # Scale 3 sees the class probabilities of scale 2: the logits' softmax, not the logits.
-    shifted = dict(scale2, labels=scale2['labels'] + 5.0)  # same softmax
-    torch.testing.assert_close(torch.softmax(shifted['labels'], 1),
-                               torch.softmax(scale2['labels'], 1))
+
+
+def test_scale3_sees_label_probabilities_not_logits(model: torch.nn.Module,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shifting every scale-2 label logit by a constant changes nothing at scale 3."""
+    image = torch.randn(1, 3, 228, 304, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        reference = model(image)
+        original = type(model).forward_scale2
+
+        def shifted(self, x, shift):
+            out = original(self, x)
+            return dict(out, labels=out['labels'] + shift)
+
+        monkeypatch.setattr(type(model), 'forward_scale2', lambda self, x: shifted(self, x, 5.0))
+        same = model(image)
+        # A shift that differs per class changes the probabilities, and so scale 3.
+        per_class = torch.linspace(-3, 3, 14).reshape(1, 14, 1, 1)
+        monkeypatch.setattr(type(model), 'forward_scale2',
+                            lambda self, x: shifted(self, x, per_class))
+        changed = model(image)
+    for task in ('depth', 'normals', 'labels'):
+        torch.testing.assert_close(same[task], reference[task], rtol=1e-5, atol=1e-5)
+    assert (changed['depth'] - reference['depth']).abs().max() > 1e-4
 
 
 def test_windows_match_the_full_labels_map_away_from_the_edges(model: torch.nn.Module) -> None:
@@ -120,6 +140,19 @@ def test_export_writes_metric_scale_and_class_table(tmp_path: Path) -> None:
     loaded = load_spec(tmp_path / 'camera.json')
     assert loaded.metric_scale == MetricScale(canonical_focal_px=250.0) == spec.metric_scale
     assert get_config(loaded.model_config) == VARIANTS[CAMERA_VARIANT]
+
+
+def test_evaluate_factor_hand_computed(tmp_path: Path) -> None:
+    """640x480, fx = fy = 518: 'crop' resizes by 304 / 640; 'center' from 240x320 halves it."""
+    export_model(tmp_path / 'camera.onnx', variant=CAMERA_VARIANT, seed=0)
+    k = (518.0, 518.0, 319.5, 239.5)
+    crop = runner_from_onnx(tmp_path / 'camera.json', input_mode='crop', num_threads=1)
+    assert crop.depth_factor(640, 480, k) == pytest.approx(518.0 * 0.475 / 250.0, rel=1e-12)
+    center = runner_from_onnx(tmp_path / 'camera.json', input_mode='center', num_threads=1,
+                              base_size=(240, 320))
+    assert center.depth_factor(640, 480, k) == pytest.approx(518.0 / 2 / 250.0, rel=1e-12)
+    wide = (600.0, 600.0, 639.5, 359.5)  # 1280x720: cut to 960x720, then shrunk 960 / 304
+    assert crop.depth_factor(1280, 720, wide) == pytest.approx(600.0 * 304 / 960 / 250.0)
 
 
 @pytest.mark.parametrize('mode', ['crop', 'stretch', 'center'])

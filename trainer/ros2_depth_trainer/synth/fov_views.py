@@ -62,21 +62,25 @@ def scale_agreement(outputs: Dict[float, Tuple[np.ndarray, PinholeCamera, np.nda
 
     ``outputs`` maps fov -> (predicted depth, its output camera, true depth, the true depth's
     camera). Returns 'rays': for each view but the narrowest, the median ratio (geometric) of its
-    depth to the narrowest view's at the narrowest view's output rays; and 'truth': each view's
-    median prediction/truth ratio at its output pixels.
+    depth to the narrowest view's at the narrowest view's output rays; 'truth': each view's
+    median prediction/truth ratio at its output pixels; 'ray_coverage' and 'truth_coverage':
+    the share of pixels each ratio was taken over.
     """
     fovs = sorted(outputs)
     narrow_depth, narrow_cam = outputs[fovs[0]][:2]
     x, y = pixel_rays(narrow_cam)
-    rays, truth = {}, {}
+    rays, truth, ray_coverage, truth_coverage = {}, {}, {}, {}
     for fov in fovs:
         depth, out_cam, gt, gt_cam = outputs[fov]
         if fov != fovs[0]:
             other = depth_at_rays(depth, out_cam, x, y)
             both = np.isfinite(other) & np.isfinite(narrow_depth)
             rays[fov] = float(np.exp(np.median(np.log(other[both] / narrow_depth[both]))))
+            ray_coverage[fov] = float(both.mean())
         ox, oy = pixel_rays(out_cam)
         sampled = depth_at_rays(np.nan_to_num(gt, nan=0.0), gt_cam, ox, oy)
         valid = np.isfinite(depth) & (sampled > 0)
         truth[fov] = float(np.median(depth[valid] / sampled[valid]))
-    return {'rays': rays, 'truth': truth}
+        truth_coverage[fov] = float(valid.mean())
+    return {'rays': rays, 'truth': truth, 'ray_coverage': ray_coverage,
+            'truth_coverage': truth_coverage}
