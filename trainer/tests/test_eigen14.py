@@ -10,6 +10,7 @@ from ros2_depth_trainer.export import seeded_model
 from ros2_depth_trainer.models import (
     build_model, Eigen14, Eigen14Config, Eigen15Config, get_config, VARIANTS)
 from ros2_depth_trainer.models.eigen14 import AUTHORS_LOG_DEPTH_STD
+from ros2_depth_trainer.models.eigen15 import alexnet_features
 from test_eigen15 import changed_centres
 import torch
 from torch import nn
@@ -164,3 +165,18 @@ def test_config_round_trips_and_names_its_family() -> None:
         Eigen14Config(log_depth_std=0.0)
     with pytest.raises(ValueError):
         Eigen14Config(dropout=1.0)
+
+
+def test_lrn_is_the_authors_cross_map_formula() -> None:
+    """The coarse stack's LRN computes b = a / (2 + 1e-4 sum_window a^2)^0.75 (no 1/size)."""
+    lrn = [m for m in alexnet_features() if isinstance(m, nn.LocalResponseNorm)]
+    assert len(lrn) == 2
+    torch.manual_seed(0)
+    a = 30.0 * torch.randn(2, 11, 3, 4, dtype=torch.float64)  # large, as after conv 1
+    squares = a ** 2
+    sums = torch.zeros_like(a)
+    for c in range(a.shape[1]):  # window of 5 maps centred on c, cut at the ends
+        sums[:, c] = squares[:, max(0, c - 2):c + 3].sum(1)
+    expected = a / (2.0 + 1e-4 * sums) ** 0.75
+    for layer in lrn:
+        torch.testing.assert_close(layer(a), expected, rtol=1e-12, atol=0.0)

@@ -214,8 +214,14 @@ def _relu() -> nn.ReLU:
     return nn.ReLU(inplace=True)
 
 
+# Cross-map LRN of the authors' code (``cmrnorm`` in ``pooling.py`` of the 2014 release, and
+# Krizhevsky et al. 2012, section 3.3): b = a / (2 + 1e-4 * sum of a^2 over 5 maps)^0.75.
+# torch's LocalResponseNorm divides alpha by the window size, so alpha is 5 x 1e-4 here.
+LRN_SIZE, LRN_ALPHA, LRN_BETA, LRN_K = 5, 1e-4, 0.75, 2.0
+
+
 def _alexnet_lrn() -> nn.LocalResponseNorm:
-    return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+    return nn.LocalResponseNorm(LRN_SIZE, alpha=LRN_ALPHA * LRN_SIZE, beta=LRN_BETA, k=LRN_K)
 
 
 def check_backbone_settings(backbone: str, light_channels: Tuple[int, ...],
