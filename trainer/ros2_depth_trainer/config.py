@@ -84,9 +84,15 @@ class LossConfig:
     normals_weight: float = 1.0  # the authors train normals with 10 x the loss
     labels_weight: float = 1.0
     reduction: str = 'image'  # 'image': mean of per-image losses; 'batch': the authors' code
+    # The authors' depth units: their targets are ln(metres) / sigma (``divide_std_depths``,
+    # sigma 0.45723134 on NYU), so their depth terms are 1 / sigma^2 times those on ln(metres).
+    # None: plain ln(metres).
+    log_depth_std: Optional[float] = None
 
     def __post_init__(self) -> None:
         """Reject negative weights, an impossible lambda and unknown reductions."""
+        if self.log_depth_std is not None and not self.log_depth_std > 0:
+            raise ConfigError('loss.log_depth_std must be positive (or null)')
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, float) and value < 0:

@@ -312,15 +312,18 @@ def compute_losses(outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor],
     Return the weighted loss terms and their sum, under 'total'.
 
     A term is computed where the model predicts the task, the batch has its ground truth and
-    its weight is positive. Predictions are cast to float32 first (mixed precision).
+    its weight is positive. Predictions are cast to float32 first (mixed precision). With
+    ``log_depth_std`` sigma, the depth terms are those of ln(depth) / sigma (the authors' units):
+    both are quadratic in the log difference, so each is divided by sigma^2.
     """
     terms: Dict[str, Tensor] = {}
     if 'depth' in outputs and 'depth' in targets and config.depth_weight > 0:
         pred = outputs['depth'].float()
-        terms['depth'] = config.depth_weight * losses.scale_invariant_loss(
+        unit = 1.0 if config.log_depth_std is None else config.log_depth_std ** -2
+        terms['depth'] = config.depth_weight * unit * losses.scale_invariant_loss(
             pred, targets['depth'], lam=config.scale_invariance, reduction=config.reduction)
         if config.gradient_weight > 0:
-            terms['depth_gradient'] = config.gradient_weight * losses.gradient_loss(
+            terms['depth_gradient'] = config.gradient_weight * unit * losses.gradient_loss(
                 pred, targets['depth'], reduction=config.reduction)
     if 'normals' in outputs and 'normals' in targets and config.normals_weight > 0:
         terms['normals'] = config.normals_weight * losses.normals_loss(

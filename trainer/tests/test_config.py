@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ros2_depth_trainer.config import (
     apply_overrides, ConfigError, load_config, parse_override, run_config_from_dict,
     RunConfig, save_config)
 from ros2_depth_trainer.models import build_model
 from ros2_depth_trainer.optim import assign_groups, group_rates, set_trainable
-from ros2_depth_trainer.train import DATASETS, model_config
+from ros2_depth_trainer.train import compute_losses, DATASETS, model_config
 import torch
 import yaml
 
@@ -197,3 +198,44 @@ def test_saved_config_loads_back_equal(tmp_path: Path) -> None:
     assert again.optim.betas == (0.8, 0.9)
     assert run_config_from_dict(config.to_dict()) == config
     assert isinstance(again, RunConfig) and again.total_steps == 156250 + 93750
+
+
+def _authors_depth_cost(pred_log: np.ndarray, depth: np.ndarray, sigma: float,
+                        gradient: bool) -> float:
+    """Return the released code's batch depth cost on targets ln(depth) / sigma."""
+    mask = (depth > 0).astype(np.float64)
+    p = pred_log / sigma * mask
+    t = np.log(np.where(depth > 0, depth, 1.0)) / sigma * mask
+    d = (p - t).reshape(len(p), -1)
+    n = mask.reshape(len(p), -1).sum(1)
+    cost = ((n * (d ** 2).sum(1)).sum() - 0.5 * (d.sum(1) ** 2).sum()) / max((n ** 2).sum(), 1)
+    if gradient:
+        pred, target = pred_log / sigma, np.log(np.where(depth > 0, depth, 1.0)) / sigma
+        for axis in (1, 2):
+            m = np.logical_and(np.take(mask, range(1, mask.shape[axis]), axis),
+                               np.take(mask, range(mask.shape[axis] - 1), axis))
+            diff = np.diff(pred, axis=axis) - np.diff(target, axis=axis)
+            cost += (m * diff ** 2).sum() / m.sum()
+    return float(cost)
+
+
+@pytest.mark.parametrize('name', ['nyu_eigen14', 'kitti_eigen14', 'nyu_eigen15_vgg16',
+                                  'nyu_eigen15_alexnet'])
+def test_paper_configs_depth_loss_is_the_authors(name: str) -> None:
+    """The paper configs' depth loss equals the released code's on ln(depth) / 0.45723134."""
+    config = load_config(CONFIGS / f'{name}.yaml').loss
+    rng = np.random.default_rng(3)
+    depth = rng.uniform(0.5, 9.0, (3, 7, 9))
+    depth[rng.random(depth.shape) < 0.2] = 0.0  # missing measurements
+    pred_log = rng.normal(1.0, 0.6, depth.shape)
+    terms = compute_losses({'depth': torch.from_numpy(pred_log)[:, None]},
+                           {'depth': torch.from_numpy(depth)[:, None]}, config)
+    expected = _authors_depth_cost(pred_log, depth, 0.45723134, config.gradient_weight > 0)
+    assert config.gradient_weight in (0.0, 1.0)
+    assert float(terms['total']) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize('name', ['synthetic_camera', 'synthetic_light', 'synthetic_tiny'])
+def test_synthetic_configs_keep_plain_log_metres(name: str) -> None:
+    """The synthetic configs' depth loss stays on ln(metres) (no sigma)."""
+    assert load_config(CONFIGS / f'{name}.yaml').loss.log_depth_std is None
