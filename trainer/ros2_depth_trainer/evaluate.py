@@ -59,6 +59,10 @@ DATASET_MODULES = {
 }
 DEFAULT_PROTOCOL = {'synthetic': 'full', 'nyu': 'nyu', 'kitti': 'kitti_garg',
                     'rgbd_list': 'rgbd'}
+# Which depth map of the NYU labeled file is scored: the raw Kinect depth (0 = no measurement,
+# skipped), as the published protocol (BTS utils/extract_official_train_test_set_from_mat.py
+# writes ``rawDepths`` as the 654 test ground truth), or the in-painted ``depths``.
+NYU_DEPTH_MAPS = {'raw': 'rawDepths', 'filled': 'depths'}
 MEDIAN_SCALED_SUFFIX = ' (median-scaled)'
 
 DEPTH_ROWS = (
@@ -324,14 +328,15 @@ def runner_from_onnx(sidecar: Path, input_mode: str = 'crop', outside: str = 'ne
 # Datasets
 
 
-def _open_nyu(locations: Sequence[str], split: str) -> Any:
+def _open_nyu(locations: Sequence[str], split: str, nyu_depth: str = 'raw') -> Any:
     from ros2_depth_trainer.data import nyu
 
     path = Path(locations[0])
     extra = locations[1] if len(locations) > 1 else None
     if path.is_dir():  # raw-scene frames; the list (if any) is the split
         return nyu.NyuFramesDataset(path, file_list=extra)
-    return nyu.NyuLabeledDataset(path, split=split, splits_file=extra, num_classes=None)
+    return nyu.NyuLabeledDataset(path, split=split, splits_file=extra, num_classes=None,
+                                 depth_key=NYU_DEPTH_MAPS[nyu_depth])
 
 
 def _open_kitti(locations: Sequence[str], split: str) -> Any:
@@ -352,12 +357,15 @@ def _open_synthetic(locations: Sequence[str], split: str) -> Any:
 _OPENERS = {'nyu': _open_nyu, 'kitti': _open_kitti, 'synthetic': _open_synthetic}
 
 
-def open_dataset(kind: str, locations: Sequence[str], split: str = 'test') -> Any:
+def open_dataset(kind: str, locations: Sequence[str], split: str = 'test',
+                 nyu_depth: str = 'raw') -> Any:
     """
     Open a test (or training) dataset by kind, importing its module only now.
 
     'nyu PATH [SPLITS]': the labeled ``.mat`` file (official 795/654 split, or the user's
-    ``splits.mat``), or a folder of raw-scene frames [with a frame list]. 'kitti ROOT
+    ``splits.mat``) with ``nyu_depth`` 'raw' (``rawDepths``, the published protocol's ground
+    truth) or 'filled' (the in-painted ``depths``) as depth, or a folder of raw-scene frames
+    [with a frame list]. 'kitti ROOT
     [ANNOTATED_ROOT]': KITTI raw drives, the Eigen test split for ``split='test'`` (else a split
     file), Velodyne depth or the depth-annotated PNGs. 'synthetic DIR': a generated folder. A
     data module that defines ``open_dataset(locations, split)`` is called through it instead.
@@ -368,12 +376,17 @@ def open_dataset(kind: str, locations: Sequence[str], split: str = 'test') -> An
                               f'{sorted(DATASET_MODULES)}')
     if not locations:
         raise EvaluationError(f'--data {kind} needs a location (see --help)')
+    if nyu_depth not in NYU_DEPTH_MAPS:
+        raise EvaluationError(f'nyu_depth must be one of {sorted(NYU_DEPTH_MAPS)}, '
+                              f'got {nyu_depth!r}')
     module_name = DATASET_MODULES[kind]
     try:
         module = importlib.import_module(module_name)
         hook = getattr(module, 'open_dataset', None)
         if hook is not None:
             return hook(list(locations), split=split)
+        if kind == 'nyu':
+            return _open_nyu(list(locations), split, nyu_depth)
         return _OPENERS[kind](list(locations), split)
     except ImportError as exc:
         raise EvaluationError(f'the {kind} dataset ({module_name}) is not available: {exc}') \

@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'e.g. shared/data/real_rgbd/frames.json; protocol rgbd)')
     parser.add_argument('--split', default='test',
                         help='split of --data to evaluate (default: %(default)s)')
+    parser.add_argument('--nyu-depth', choices=('raw', 'filled'), default='raw',
+                        help='ground truth of the NYU labeled file: raw (rawDepths, the Kinect '
+                             'depth with missing pixels skipped, as the published protocol '
+                             'scores) or filled (the in-painted depths) (default: %(default)s)')
     parser.add_argument('--checkpoint', type=Path, action='append', default=[],
                         help='trainer checkpoint to evaluate (repeatable)')
     parser.add_argument('--onnx', type=Path, action='append', default=[],
@@ -119,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         evaluate,
         EvaluationError,
         format_table,
+        NYU_DEPTH_MAPS,
         open_dataset,
         runner_from_checkpoint,
         runner_from_onnx,
@@ -140,12 +145,12 @@ def run(args: argparse.Namespace) -> int:
                                        ('max_depth', args.max_depth)) if v is not None}
         if overrides:
             protocol = dataclasses.replace(protocol, name=f'{protocol.name}*', **overrides)
-        dataset = open_dataset(kind, locations, split=args.split)
+        dataset = open_dataset(kind, locations, split=args.split, nyu_depth=args.nyu_depth)
         if args.train_mean is not None:
             train_mean = args.train_mean
         else:
             train_set = open_dataset(args.train_data[0], args.train_data[1:],
-                                     split=args.train_split)
+                                     split=args.train_split, nyu_depth=args.nyu_depth)
             train_mean = dataset_mean_depth(train_set, progress=args.progress)
             _log.info('training-set mean depth %.4f m', train_mean)
         paths = list(args.checkpoint) + list(args.onnx)
@@ -156,8 +161,11 @@ def run(args: argparse.Namespace) -> int:
         runners += [runner_from_onnx(p, args.input_mode, args.outside, name=n,
                                      num_threads=args.threads, base_size=args.base_size)
                     for p, n in zip(args.onnx, names[len(args.checkpoint):])]
+        name = ' '.join(args.data)
+        if kind == 'nyu' and Path(locations[0]).is_file():
+            name += f' ({NYU_DEPTH_MAPS[args.nyu_depth]})'
         result = evaluate(dataset, runners, protocol, train_mean,
-                          dataset_name=' '.join(args.data), figure_rows=args.figure_rows,
+                          dataset_name=name, figure_rows=args.figure_rows,
                           limit=args.limit, progress=args.progress,
                           median_scaling=args.median_scaling)
     except (EvaluationError, CheckpointError, ModelSpecError, BackendError, ValueError,

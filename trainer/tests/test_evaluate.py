@@ -395,3 +395,46 @@ def test_format_table_lists_missing_values_as_dashes() -> None:
     text = format_table(result)
     line = next(row for row in text.splitlines() if row.startswith('angle mean'))
     assert line.split()[-2:] == ['-', f'{result.columns[1].normals["mean"]:.3f}']
+
+
+def _labeled_file(tmp_path: Path) -> Path:
+    """Write a 2-image NYU labeled file whose in-painted and raw depth maps differ."""
+    from test_data_nyu import _write_v73
+
+    n, h, w = 2, 48, 64
+    filled = np.full((n, w, h), 3.0, np.float32)  # MATLAB layout: (N, W, H)
+    raw = np.full((n, w, h), 2.0, np.float32)
+    raw[:, :, :20] = 0.0  # the top 20 rows have no Kinect return
+    images = np.full((n, 3, w, h), 100, np.uint8)
+    return _write_v73(tmp_path / 'nyu_depth_v2_labeled.mat',
+                      {'images': images, 'depths': filled, 'rawDepths': raw})
+
+
+def test_nyu_scores_raw_depth_by_default_and_filled_on_request(tmp_path: Path) -> None:
+    """NYU ground truth is rawDepths (missing pixels skipped) unless nyu_depth='filled'."""
+    path = _labeled_file(tmp_path)
+    raw = open_dataset('nyu', [str(path)], split='all')
+    depth = raw[0]['depth'].numpy()[0]
+    assert (depth[:20] == 0).all() and (depth[20:] == 2.0).all()
+    filled = open_dataset('nyu', [str(path)], split='all', nyu_depth='filled')
+    assert (filled[0]['depth'].numpy() == 3.0).all()
+    # A constant 2 m is exact on the raw map's 28 x 64 measured pixels, 1/3 off on the filled.
+    scored = evaluate(raw, [], PROTOCOLS['full'], 2.0, progress=False).columns[0].depth
+    assert scored['abs_rel'] == 0.0
+    scored = evaluate(filled, [], PROTOCOLS['full'], 2.0, progress=False).columns[0].depth
+    assert scored['abs_rel'] == pytest.approx(1 / 3)
+    with pytest.raises(EvaluationError, match='nyu_depth'):
+        open_dataset('nyu', [str(path)], nyu_depth='inpainted')
+
+
+def test_evaluate_command_defaults_to_raw_nyu_depth() -> None:
+    """The command line scores rawDepths unless --nyu-depth filled is given."""
+    import argparse
+
+    from ros2_depth_trainer.evaluate_command import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    base = ['--data', 'nyu', 'x.mat', '--output', 'out', '--train-mean', '2']
+    assert parser.parse_args(base).nyu_depth == 'raw'
+    assert parser.parse_args(base + ['--nyu-depth', 'filled']).nyu_depth == 'filled'
