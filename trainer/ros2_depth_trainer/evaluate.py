@@ -63,6 +63,9 @@ DEFAULT_PROTOCOL = {'synthetic': 'full', 'nyu': 'nyu', 'kitti': 'kitti_garg',
 # skipped), as the published protocol (BTS utils/extract_official_train_test_set_from_mat.py
 # writes ``rawDepths`` as the 654 test ground truth), or the in-painted ``depths``.
 NYU_DEPTH_MAPS = {'raw': 'rawDepths', 'filled': 'depths'}
+# The value of a projected KITTI Velodyne point (data.kitti.DEPTH_VALUES): depth along the
+# camera axis, or the Velodyne x of monodepth2's exported ground truth (vel_depth=True).
+KITTI_DEPTH_VALUES = ('camera', 'velodyne_x')
 MEDIAN_SCALED_SUFFIX = ' (median-scaled)'
 
 DEPTH_ROWS = (
@@ -339,13 +342,15 @@ def _open_nyu(locations: Sequence[str], split: str, nyu_depth: str = 'raw') -> A
                                  depth_key=NYU_DEPTH_MAPS[nyu_depth])
 
 
-def _open_kitti(locations: Sequence[str], split: str) -> Any:
+def _open_kitti(locations: Sequence[str], split: str, kitti_depth: str = 'camera') -> Any:
+    """Open KITTI with the published Velodyne projection (monodepth2's MATLAB offset)."""
     from ros2_depth_trainer.data import kitti
 
     annotated = locations[1] if len(locations) > 1 else None
     return kitti.KittiDataset(locations[0], split='eigen_test' if split == 'test' else split,
                               depth='velodyne' if annotated is None else 'annotated',
-                              annotated_root=annotated, missing_depth='skip')
+                              annotated_root=annotated, missing_depth='skip',
+                              matlab_offset=True, depth_value=kitti_depth)
 
 
 def _open_synthetic(locations: Sequence[str], split: str) -> Any:
@@ -358,7 +363,7 @@ _OPENERS = {'nyu': _open_nyu, 'kitti': _open_kitti, 'synthetic': _open_synthetic
 
 
 def open_dataset(kind: str, locations: Sequence[str], split: str = 'test',
-                 nyu_depth: str = 'raw') -> Any:
+                 nyu_depth: str = 'raw', kitti_depth: str = 'camera') -> Any:
     """
     Open a test (or training) dataset by kind, importing its module only now.
 
@@ -367,9 +372,12 @@ def open_dataset(kind: str, locations: Sequence[str], split: str = 'test',
     truth) or 'filled' (the in-painted ``depths``) as depth, or a folder of raw-scene frames
     [with a frame list]. 'kitti ROOT
     [ANNOTATED_ROOT]': KITTI raw drives, the Eigen test split for ``split='test'`` (else a split
-    file), Velodyne depth or the depth-annotated PNGs. 'synthetic DIR': a generated folder. A
-    data module that defines ``open_dataset(locations, split)`` is called through it instead.
-    Images come at their native size; no augmentation or crop is applied.
+    file), Velodyne depth or the depth-annotated PNGs; Velodyne points are projected as
+    monodepth2's ``generate_depth_map`` does (one pixel up and left, "to match the KITTI MATLAB
+    code"), with ``kitti_depth`` 'camera' (depth along the camera axis) or 'velodyne_x' (the
+    point's Velodyne x, as in monodepth2's exported ``gt_depths.npz``). 'synthetic DIR': a
+    generated folder. A data module that defines ``open_dataset(locations, split)`` is called
+    through it instead. Images come at their native size; no augmentation or crop is applied.
     """
     if kind not in DATASET_MODULES:
         raise EvaluationError(f'unknown dataset kind {kind!r}; choose one of '
@@ -379,6 +387,9 @@ def open_dataset(kind: str, locations: Sequence[str], split: str = 'test',
     if nyu_depth not in NYU_DEPTH_MAPS:
         raise EvaluationError(f'nyu_depth must be one of {sorted(NYU_DEPTH_MAPS)}, '
                               f'got {nyu_depth!r}')
+    if kitti_depth not in KITTI_DEPTH_VALUES:
+        raise EvaluationError(f'kitti_depth must be one of {KITTI_DEPTH_VALUES}, '
+                              f'got {kitti_depth!r}')
     module_name = DATASET_MODULES[kind]
     try:
         module = importlib.import_module(module_name)
@@ -387,6 +398,8 @@ def open_dataset(kind: str, locations: Sequence[str], split: str = 'test',
             return hook(list(locations), split=split)
         if kind == 'nyu':
             return _open_nyu(list(locations), split, nyu_depth)
+        if kind == 'kitti':
+            return _open_kitti(list(locations), split, kitti_depth)
         return _OPENERS[kind](list(locations), split)
     except ImportError as exc:
         raise EvaluationError(f'the {kind} dataset ({module_name}) is not available: {exc}') \

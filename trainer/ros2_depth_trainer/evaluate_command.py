@@ -38,6 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='ground truth of the NYU labeled file: raw (rawDepths, the Kinect '
                              'depth with missing pixels skipped, as the published protocol '
                              'scores) or filled (the in-painted depths) (default: %(default)s)')
+    parser.add_argument('--kitti-depth', choices=('camera', 'velodyne_x'), default='camera',
+                        help='value of a projected KITTI Velodyne point: camera (depth along '
+                             'the camera axis) or velodyne_x (its Velodyne x, as in '
+                             "monodepth2's exported gt_depths.npz) (default: %(default)s)")
     parser.add_argument('--checkpoint', type=Path, action='append', default=[],
                         help='trainer checkpoint to evaluate (repeatable)')
     parser.add_argument('--onnx', type=Path, action='append', default=[],
@@ -145,12 +149,14 @@ def run(args: argparse.Namespace) -> int:
                                        ('max_depth', args.max_depth)) if v is not None}
         if overrides:
             protocol = dataclasses.replace(protocol, name=f'{protocol.name}*', **overrides)
-        dataset = open_dataset(kind, locations, split=args.split, nyu_depth=args.nyu_depth)
+        dataset = open_dataset(kind, locations, split=args.split, nyu_depth=args.nyu_depth,
+                               kitti_depth=args.kitti_depth)
         if args.train_mean is not None:
             train_mean = args.train_mean
         else:
             train_set = open_dataset(args.train_data[0], args.train_data[1:],
-                                     split=args.train_split, nyu_depth=args.nyu_depth)
+                                     split=args.train_split, nyu_depth=args.nyu_depth,
+                                     kitti_depth=args.kitti_depth)
             train_mean = dataset_mean_depth(train_set, progress=args.progress)
             _log.info('training-set mean depth %.4f m', train_mean)
         paths = list(args.checkpoint) + list(args.onnx)
@@ -164,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         name = ' '.join(args.data)
         if kind == 'nyu' and Path(locations[0]).is_file():
             name += f' ({NYU_DEPTH_MAPS[args.nyu_depth]})'
+        if kind == 'kitti' and len(locations) == 1:
+            name += f' (Velodyne, {args.kitti_depth})'
         result = evaluate(dataset, runners, protocol, train_mean,
                           dataset_name=name, figure_rows=args.figure_rows,
                           limit=args.limit, progress=args.progress,

@@ -207,3 +207,50 @@ def test_dataset_annotated_depth_and_transform(raw_root: Path, tmp_path: Path) -
     cropped = KittiDataset(raw_root, frames=frames[:1], augment='kitti_eigen14')[0]
     assert cropped['image'].shape == (3, 172, 576) and cropped['depth'].shape == (1, 172, 576)
     assert torch.count_nonzero(cropped['depth']) == 2  # sparse points are moved, not smeared
+
+
+# Hand-placed points with the LiDAR 0.27 m ahead of the camera (T = [0, 0, -0.27]), so that the
+# camera depth is x - 0.27: with u = (F * -y + CX * z + 10) / z and v = (F * -z_velo + CY * z) / z,
+# (10, 0, 0) has z 9.73, u 31.03, v 20 -> pixel (20, 31); (5, 1, -0.4) has z 4.73, u 21.54,
+# v 24.23 -> pixel (24, 22). The published ground truth puts them one pixel up and left.
+HAND_POINTS = np.array([[10.0, 0.0, 0.0], [5.0, 1.0, -0.4]])
+
+
+def _lidar_ahead_root(tmp_path: Path) -> Path:
+    root = tmp_path / 'kitti_raw'
+    (root / DRIVE).mkdir(parents=True)
+    _write_calib(root / '2011_09_26', np.eye(3), VELO_TO_CAM, np.array([0.0, 0.0, -0.27]))
+    _write_frame(root / DRIVE, 69, HAND_POINTS)
+    return root
+
+
+def test_velodyne_x_depth_and_offset_on_hand_placed_points(tmp_path: Path) -> None:
+    """'velodyne_x' stores the point's x; the MATLAB offset moves each one pixel up and left."""
+    calibration = KittiCalibration.load(_lidar_ahead_root(tmp_path) / '2011_09_26')
+    projection = calibration.velo_to_image(2)
+    camera = kitti.project_points(HAND_POINTS, projection, (H, W))
+    assert np.count_nonzero(camera) == 2
+    assert camera[20, 31] == pytest.approx(9.73) and camera[24, 22] == pytest.approx(4.73)
+    published = kitti.project_points(HAND_POINTS, projection, (H, W), matlab_offset=True,
+                                     depth_value='velodyne_x')
+    assert np.count_nonzero(published) == 2
+    assert published[19, 30] == 10.0 and published[23, 21] == 5.0
+    with pytest.raises(ValueError, match='depth_value'):
+        kitti.project_points(HAND_POINTS, projection, (H, W), depth_value='range')
+
+
+def test_evaluate_opens_kitti_with_the_published_projection(tmp_path: Path) -> None:
+    """Score KITTI in evaluate with the MATLAB offset always, camera depth or Velodyne x."""
+    from ros2_depth_trainer.evaluate import EvaluationError, open_dataset
+
+    root = _lidar_ahead_root(tmp_path)
+    split = tmp_path / 'split.txt'
+    split.write_text(f'{DRIVE} 69 l\n')
+    depth = open_dataset('kitti', [str(root)], split=str(split))[0]['depth'].numpy()[0]
+    assert np.count_nonzero(depth) == 2
+    assert depth[19, 30] == pytest.approx(9.73) and depth[23, 21] == pytest.approx(4.73)
+    depth = open_dataset('kitti', [str(root)], split=str(split),
+                         kitti_depth='velodyne_x')[0]['depth'].numpy()[0]
+    assert depth[19, 30] == 10.0 and depth[23, 21] == 5.0
+    with pytest.raises(EvaluationError, match='kitti_depth'):
+        open_dataset('kitti', [str(root)], split=str(split), kitti_depth='z')

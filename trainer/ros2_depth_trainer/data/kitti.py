@@ -117,8 +117,11 @@ def read_velodyne(path: PathLike) -> np.ndarray:
     return raw.reshape(-1, 4)
 
 
+DEPTH_VALUES = ('camera', 'velodyne_x')
+
+
 def project_points(points: np.ndarray, projection: np.ndarray, shape: Tuple[int, int],
-                   matlab_offset: bool = False) -> np.ndarray:
+                   matlab_offset: bool = False, depth_value: str = 'camera') -> np.ndarray:
     """
     Project 3D points to a sparse depth map of ``shape`` (height, width), float32 metres.
 
@@ -126,8 +129,13 @@ def project_points(points: np.ndarray, projection: np.ndarray, shape: Tuple[int,
     (round(v), round(u)) (pixel centres at integer coordinates), or one pixel up and left with
     ``matlab_offset`` (monodepth2's ``generate_depth_map``, "to match the KITTI MATLAB code",
     which made the Eigen-split ground truth of published results). Points with d <= 0 or
-    outside the image are dropped; a pixel hit several times keeps the smallest depth.
+    outside the image are dropped; a pixel hit several times keeps the smallest value. The value
+    stored is d, the depth along the rectified camera's axis (``depth_value='camera'``), or the
+    point's Velodyne x coordinate (``'velodyne_x'``, monodepth2's ``vel_depth=True``, which its
+    ``export_gt_depth.py`` uses for the Eigen split's ``gt_depths.npz``).
     """
+    if depth_value not in DEPTH_VALUES:
+        raise ValueError(f'depth_value must be one of {DEPTH_VALUES}, got {depth_value!r}')
     points = np.asarray(points, dtype=np.float64)[:, :3]
     homogeneous = np.hstack([points, np.ones((points.shape[0], 1))])
     projected = homogeneous @ np.asarray(projection, dtype=np.float64).T
@@ -138,7 +146,8 @@ def project_points(points: np.ndarray, projection: np.ndarray, shape: Tuple[int,
     rows = np.floor(projected[:, 1] / depth + 0.5)
     if matlab_offset:
         cols, rows = cols - 1, rows - 1
-    return splat_nearest_depth(rows, cols, depth, shape)
+    values = depth if depth_value == 'camera' else points[front, 0]
+    return splat_nearest_depth(rows, cols, values, shape)
 
 
 def read_annotated_depth(path: PathLike) -> np.ndarray:
@@ -221,10 +230,11 @@ class KittiDataset(Dataset):
     KITTI raw frames with depth from the Velodyne scan or from the depth-annotated PNGs.
 
     ``split`` is 'eigen_test' (shipped), a split file, or None (every frame under ``root``);
-    ``frames`` overrides it. ``depth`` is 'velodyne' (sparse projection, ``matlab_offset`` as in
-    ``project_points``) or 'annotated' (needs ``annotated_root``). ``missing_depth`` decides
-    what a frame without ground truth does: 'error' (at construction), 'skip' (dropped) or
-    'empty' (all-invalid depth). ``augment`` names a preset ('kitti_eigen14'), random when
+    ``frames`` overrides it. ``depth`` is 'velodyne' (sparse projection, ``matlab_offset`` and
+    ``depth_value`` as in ``project_points``) or 'annotated' (needs ``annotated_root``).
+    ``missing_depth`` decides what a frame without ground truth does: 'error' (at
+    construction), 'skip' (dropped) or 'empty' (all-invalid depth). ``augment`` names a preset
+    ('kitti_eigen14'), random when
     ``train_augment``, else centre crop; ``transform`` replaces it.
     """
 
@@ -233,11 +243,15 @@ class KittiDataset(Dataset):
                  annotated_root: Optional[PathLike] = None, missing_depth: str = 'error',
                  matlab_offset: bool = False, augment: Optional[str] = None,
                  train_augment: bool = False, seed: int = 0,
-                 transform: Optional[Transform] = None) -> None:
+                 transform: Optional[Transform] = None, depth_value: str = 'camera') -> None:
         """Resolve every frame's files and check they exist."""
         self.root = Path(root)
         if depth not in ('velodyne', 'annotated'):
             raise DataFormatError(f"depth must be 'velodyne' or 'annotated', got {depth!r}")
+        if depth_value not in DEPTH_VALUES:
+            raise DataFormatError(f'depth_value must be one of {DEPTH_VALUES}, '
+                                  f'got {depth_value!r}')
+        self.depth_value = depth_value
         if depth == 'annotated' and annotated_root is None:
             raise DataFormatError("depth='annotated' needs annotated_root")
         if missing_depth not in ('error', 'skip', 'empty'):
@@ -312,7 +326,7 @@ class KittiDataset(Dataset):
         elif self.depth_source == 'velodyne':
             depth = project_points(read_velodyne(depth_path)[:, :3],
                                    calibration.velo_to_image(frame.camera), shape,
-                                   self.matlab_offset)
+                                   self.matlab_offset, self.depth_value)
         else:
             depth = read_annotated_depth(depth_path)
             if depth.shape != shape:
