@@ -211,6 +211,10 @@ class TrainConfig:
     image_every: int = 1000  # TensorBoard pictures; 0: never
     checkpoint_every: int = 1000  # 0: only at the end
     find_unused_parameters: bool = False  # DDP, for heads that get no loss
+    # Steps between checks for a non-finite loss (0: every log_every steps). The check is the
+    # only host sync it adds, and it stops every process at the same step; a checkpoint or
+    # validation step is always checked first.
+    finite_check_every: int = 0
 
     def __post_init__(self) -> None:
         """Check the device and the intervals."""
@@ -219,7 +223,8 @@ class TrainConfig:
                               f'got {self.device!r}')
         if self.log_every < 1:
             raise ConfigError('train.log_every must be positive')
-        if min(self.val_every, self.image_every, self.checkpoint_every) < 0:
+        if min(self.val_every, self.image_every, self.checkpoint_every,
+               self.finite_check_every) < 0:
             raise ConfigError('train intervals must be >= 0')
 
 

@@ -94,6 +94,15 @@ def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     return out / dist.get_world_size()
 
 
+def all_reduce_min(tensor: torch.Tensor) -> torch.Tensor:
+    """Return the element-wise minimum of ``tensor`` over the processes (itself when alone)."""
+    if not is_initialized():
+        return tensor
+    out = tensor.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.MIN)
+    return out
+
+
 def all_gather_objects(value: Any) -> List[Any]:
     """Return every process's ``value``, in rank order ([value] when alone)."""
     if not is_initialized():

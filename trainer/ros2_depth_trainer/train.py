@@ -35,8 +35,8 @@ from ros2_depth_trainer.config import (
     ConfigError, DatasetConfig, LossConfig, ModelConfig, run_config_from_dict, RunConfig,
     save_config, StageConfig)
 from ros2_depth_trainer.distributed import (
-    all_gather_objects, all_reduce_mean, barrier, DistInfo, init_distributed, is_initialized,
-    SEED_KEY, SeededDataset, ShardedSampler, shutdown_distributed)
+    all_gather_objects, all_reduce_mean, all_reduce_min, barrier, DistInfo, init_distributed,
+    is_initialized, SEED_KEY, SeededDataset, ShardedSampler, shutdown_distributed)
 from ros2_depth_trainer.models import build_model, get_config
 from ros2_depth_trainer.models.eigen15 import OutputWindows
 from ros2_depth_trainer.optim import (
@@ -67,6 +67,7 @@ TENSORBOARD_DIR = 'tensorboard'
 KEEP_CHECKPOINTS = 3
 IMAGES_LOGGED = 4
 CROP_SEED_SALT = 0x5EED  # separates the output-crop draws from the augmentation draws
+NO_BAD_STEP = 2**62  # "no non-finite loss yet", above any step number
 
 
 class TrainingError(RuntimeError):
@@ -656,6 +657,7 @@ class _Run:
         iterator: Optional[Iterator[Dict[str, Tensor]]] = None
         validation: Dict[str, float] = {}
         stage_net = None
+        first_bad = torch.full((), NO_BAD_STEP, dtype=torch.int64, device=self.device)
         try:
             for index, (stage, (first, end)) in enumerate(zip(config.stages,
                                                               stage_bounds(config))):
@@ -682,11 +684,16 @@ class _Run:
                         centre_crop(to_device(next(iterator), self.device), input_size),
                         getattr(model.config, 'canonical_focal', None))
                     terms, (rows, cols) = self.losses(net, stage_net, stage, batch, grid)
-                    if not torch.isfinite(terms['total']):
-                        raise TrainingError(f'step {step}: the loss is {float(terms["total"])}')
+                    # Remember the first non-finite step on the device (no host sync here).
+                    first_bad = torch.where(torch.isfinite(terms['total'].detach()), first_bad,
+                                            torch.minimum(first_bad,
+                                                          torch.full_like(first_bad, step + 1)))
                     rates = current_rates(optimizer)
                     self.update(terms['total'], optimizer, scheduler, scaler, trained)
                     step += 1
+                    every = config.train
+                    if self.finite_check_due(step, end):
+                        self.check_finite(first_bad, step)
                     batch_in_epoch += 1
                     if batch_in_epoch >= self.batches_per_epoch:
                         epoch, batch_in_epoch, iterator = epoch + 1, 0, None
@@ -703,7 +710,6 @@ class _Run:
                     state = {'step': step, 'stage': index, 'epoch': epoch,
                              'batch_in_epoch': batch_in_epoch, 'optimizer': optimizer,
                              'scheduler': scheduler, 'scaler': scaler if self.amp else None}
-                    every = config.train
                     if self.val_loader is not None and (
                             (every.val_every and step % every.val_every == 0) or step == end):
                         validation = self.validate(stage_net, step)
@@ -724,6 +730,21 @@ class _Run:
             self.close_logs()
         return TrainResult(output=self.output, final_checkpoint=self.output / FINAL_CHECKPOINT,
                            step=step, history=self.history, validation=validation)
+
+    def finite_check_due(self, step: int, end: int) -> bool:
+        """Return whether to check the loss at ``step``: the same answer on every process."""
+        every = self.config.train
+        interval = every.finite_check_every or every.log_every
+        return (step % interval == 0 or step == end
+                or any(n and step % n == 0 for n in (every.val_every, every.checkpoint_every)))
+
+    def check_finite(self, first_bad: Tensor, step: int) -> None:
+        """Raise TrainingError on every process if any process has had a non-finite loss."""
+        bad = int(all_reduce_min(first_bad))  # the one host sync of the check
+        if bad != NO_BAD_STEP:
+            raise TrainingError(f'step {bad}: the loss is not finite (on at least one of '
+                                f'{self.info.world_size} process(es)); stopped every process '
+                                f'at step {step}')
 
     def start_stage(self, model: nn.Module, index: int, stage: StageConfig, step: int,
                     resume: Optional[TrainingState], scaler: torch.amp.GradScaler

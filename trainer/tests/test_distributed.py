@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 import random
 import socket
+import time
 from typing import Any, Dict, List
 
 import numpy as np
@@ -20,7 +21,7 @@ from ros2_depth_trainer.checkpoint import load_checkpoint, load_training_checkpo
 from ros2_depth_trainer.config import run_config_from_dict
 from ros2_depth_trainer.distributed import (
     all_reduce_mean, DistInfo, env_info, sample_seed, SEED_KEY, SeededDataset, ShardedSampler)
-from ros2_depth_trainer.train import METRICS_FILE, train
+from ros2_depth_trainer.train import METRICS_FILE, train, TrainingError
 import torch
 from torch import multiprocessing
 from torch.utils.data import Dataset
@@ -164,3 +165,60 @@ def test_single_process_helpers_are_no_ops(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv('RANK', '1')
     monkeypatch.setenv('WORLD_SIZE', '2')
     assert not env_info().is_main and env_info().distributed
+
+
+class NanScenes(RandomScenes):
+    """RandomScenes whose images are all NaN: the loss of every batch is NaN."""
+
+    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
+        sample = super().__getitem__(index)
+        sample['image'] = torch.full_like(sample['image'], float('nan'))
+        return sample
+
+
+def _nan_config() -> Dict[str, Any]:
+    config = _config(tmp_steps=4)
+    config['train'].update({'log_every': 4, 'finite_check_every': 2, 'checkpoint_every': 0})
+    return config
+
+
+def _nan_worker(rank: int, world_size: int, port: int, output: str) -> None:
+    """Train with a NaN loss on rank 1 only; write what each rank ended with."""
+    os.environ.update({'MASTER_ADDR': '127.0.0.1', 'MASTER_PORT': str(port),
+                       'RANK': str(rank), 'WORLD_SIZE': str(world_size),
+                       'LOCAL_RANK': str(rank)})
+    torch.set_num_threads(1)
+    data = NanScenes(12) if rank == 1 else RandomScenes(12)
+    try:
+        train(run_config_from_dict(_nan_config()), Path(output), train_set=data)
+        message = 'finished'
+    except TrainingError as exc:
+        message = str(exc)
+    Path(output, f'rank{rank}.txt').write_text(message)
+
+
+def test_non_finite_loss_is_caught_at_the_check_step(tmp_path: Path) -> None:
+    """One process: the NaN of step 1 is found at the first check (step 2), not per step."""
+    torch.set_num_threads(1)
+    with pytest.raises(TrainingError, match=r'^step 1: the loss is not finite.* at step 2$'):
+        train(run_config_from_dict(_nan_config()), tmp_path, train_set=NanScenes(12))
+    assert not (tmp_path / 'final.pt').exists()
+
+
+@pytest.mark.slow
+def test_nan_on_one_rank_stops_every_rank(tmp_path: Path) -> None:
+    """A NaN loss on rank 1 alone stops both gloo processes at the same step, nobody hangs."""
+    output = tmp_path / 'ddp'
+    context = multiprocessing.spawn(_nan_worker, args=(2, _free_port(), str(output)), nprocs=2,
+                                    join=False)
+    deadline = time.monotonic() + 120.0
+    while not context.join(timeout=1.0):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail('a process hung after the NaN loss')
+    messages = [(output / f'rank{rank}.txt').read_text() for rank in (0, 1)]
+    assert messages[0] == messages[1], messages
+    assert messages[0].startswith('step 1: the loss is not finite')
+    assert messages[0].endswith('at step 2')
+    assert not (output / 'final.pt').exists()
