@@ -5,7 +5,8 @@ Depth (Eigen et al. 2014; the formulas of monodepth2 and BTS): threshold accurac
 abs rel, sq rel, RMSE, RMSE log and the scale-invariant error sqrt(D) with natural logarithms.
 Normals (Fouhey et al.; Eigen & Fergus 2015): angular error in degrees, pooled over pixels.
 
-Evaluation protocols (papers-metrics-tensorrt.md, section 3): the NYU Eigen crop with depth in
+Evaluation protocols (BTS ``utils/eval_with_pngs.py``, cleinc/bts on GitHub; monodepth2
+``evaluate_depth.py``, nianticlabs/monodepth2): the NYU Eigen crop with depth in
 [1e-3, 10] m, the KITTI Garg and Eigen crops with depth in [1e-3, 80] m; predictions are clipped
 to the depth range (as monodepth2 and BTS do) and ground truth outside it is not scored. Depth
 metrics are computed per image and then averaged over images; normal errors are pooled over all

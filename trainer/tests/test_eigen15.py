@@ -60,12 +60,13 @@ def test_light_forward_on_cpu() -> None:
 def test_parameter_counts() -> None:
     vgg = _meta_model('vgg16')
     alexnet = _meta_model('alexnet')
-    # Reference notes: VGG variant about 217 M in all; AlexNet about 123 M (its scale 1 alone is
+    # From the layer shapes of the authors' .conf files: VGG variant about 217 M in all;
+    # AlexNet about 123 M (its scale 1 alone is
     # 123.8 M; the scale-2 and scale-3 stacks add 1.4 M).
     assert 216e6 < _count(vgg) < 219e6
     assert 123e6 < _count(alexnet, ('backbone', 'fc')) < 124.5e6
     assert 123e6 < _count(alexnet) < 126e6
-    # FC1 and FC2 as in the notes: about 132 M and 70 M.
+    # FC1 and FC2 as in depthnormals_nyud_vgg.conf: about 132 M and 70 M.
     assert vgg.fc1.weight.shape == (4096, 512 * 7 * 9)
     assert vgg.fc2.weight.shape == (64 * 14 * 19, 4096)
     # The light model's ONNX file is committed to git: keep its weights under 10 MB of float32.

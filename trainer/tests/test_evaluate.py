@@ -163,7 +163,8 @@ def test_output_map_composes_input_and_output_grids() -> None:
     wide = runner.output_map(1280, 720)
     assert wide.x.offset == pytest.approx(160 + 5.5 * 960 / 304 - 0.5)
     # Centre crop of 240 x 320 to 228 x 304 (offset 8, 6): output rows cover image rows 11..227
-    # and columns 13..305, as the authors' code has it (reference notes, section 1).
+    # and columns 13..305, as the authors' code has it (get_predicted_region of
+    # models/iccv15/depthnormals_nyud_vgg.py, jhmitchel/eecs442normals-w18).
     centre = _oracle(input_mode='center').output_map(320, 240)
     assert (centre.y.offset, centre.y.offset + 2 * (OUT_H - 1)) == (11.0, 227.0)
     assert (centre.x.offset, centre.x.offset + 2 * (OUT_W - 1)) == (13.0, 305.0)

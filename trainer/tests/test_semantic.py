@@ -87,7 +87,7 @@ def test_parameter_count_by_hand() -> None:
     heads = (_conv(64 + 96 + 32 + 32, 64, 5) + 2 * _conv(64, 64, 5) + _conv(64, 41, 5)
              + _conv(41 + 64 + 32 + 32, 64, 5) + _conv(64, 64, 5) + _conv(64, 41, 5))
     assert sum(p.numel() for p in model.parameters()) == scale1 + fronts + heads
-    # The notes give about 217 M for the VGG depth+normals model; scale 1 is the same here.
+    # The VGG depth+normals model has about 217 M (test_eigen15); scale 1 is the same here.
     assert 216e6 < scale1 + fronts + heads < 219e6
     assert 124e6 < sum(p.numel() for p in _meta_model('semantic-alexnet-40').parameters()) < 126e6
 

@@ -1,8 +1,10 @@
 """
 Eigen, Puhrsch & Fergus (NIPS 2014) coarse + fine depth network, NYU form, in pure torch.
 
-The layout follows the authors' released Theano code (``models/depth.{conf,py}`` of the 2014 NYU
-release), as summarised in the team's reference notes (papers-metrics-tensorrt.md, section 1):
+The layout follows the authors' released Theano code (``models/depth.{conf,py}`` and
+``pooling.py`` of the 2014 NYU release; public copy: hjimce/Depth-Map-Prediction on GitHub,
+commit 11f818c) and the paper (Eigen, Puhrsch & Fergus, "Depth Map Prediction from a Single
+Image using a Multi-Scale Deep Network", NIPS 2014, arXiv 1406.2283):
 
 * Coarse: the AlexNet-style convolutions (``eigen15.alexnet_features``: 256 x 6 x 8 features
   from 228 x 304), x 0.01, FC 4096 + ReLU + dropout 0.5, FC 4070 = 55 x 74, linear.

@@ -2,7 +2,10 @@
 Eigen & Fergus (ICCV 2015) three-scale network for depth and surface normals, in pure torch.
 
 The layout follows the authors' released Theano code ("dnl" ICCV15 release, NYU depth+normals
-models), as summarised in the team's reference notes (papers-metrics-tensorrt.md, section 1):
+models; public copy: jhmitchel/eecs442normals-w18 on GitHub, ``models/iccv15/
+depthnormals_nyud_{alexnet,vgg}.{conf,py}`` and ``net.py``) and the paper (Eigen & Fergus,
+"Predicting Depth, Surface Normals and Semantic Labels with a Common Multi-Scale Convolutional
+Architecture", ICCV 2015, arXiv 1411.4734):
 
 * Scale 1: an ImageNet-style backbone (AlexNet, VGG16, or a small 'light' stack), features
   x 0.01, FC ``fc_hidden`` + ReLU + dropout, FC ``coarse_channels x 14 x 19`` + ReLU, then a

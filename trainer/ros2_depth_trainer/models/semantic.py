@@ -1,8 +1,9 @@
 """
 Eigen & Fergus (ICCV 2015) semantic-labels network, in pure torch.
 
-The layout follows the authors' released labels model (Theano, NYU), as summarised in the team's
-reference notes (papers-metrics-tensorrt.md, section 1):
+The layout follows the authors' released labels model (Theano, NYU; part of the "dnl" ICCV15
+release, whose public copy is jhmitchel/eecs442normals-w18 on GitHub) and the paper (Eigen &
+Fergus, ICCV 2015, arXiv 1411.4734):
 
 * Scale 1 sees RGB only: the same backbones as Eigen15 (AlexNet, VGG16 or 'light'), features
   x 0.01, FC ``fc_hidden`` + ReLU + dropout 0.8, FC ``coarse_channels x 14 x 19`` *linear*
