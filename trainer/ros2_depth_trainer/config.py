@@ -34,7 +34,7 @@ class ConfigError(ValueError):
 
 
 @dataclasses.dataclass
-class ModelConfig:
+class ModelSection:
     """The network: a registered variant, with some of its config fields changed."""
 
     variant: str = 'light'
@@ -232,7 +232,7 @@ class TrainConfig:
 class RunConfig:
     """Everything that defines a training run; saved in its checkpoints and output folder."""
 
-    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    model: ModelSection = dataclasses.field(default_factory=ModelSection)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)

@@ -32,12 +32,12 @@ from ros2_depth_trainer import losses
 from ros2_depth_trainer.checkpoint import (
     load_training_checkpoint, rng_state, save_training_checkpoint, set_rng_state, TrainingState)
 from ros2_depth_trainer.config import (
-    ConfigError, DatasetConfig, LossConfig, ModelConfig, run_config_from_dict, RunConfig,
+    ConfigError, DatasetConfig, LossConfig, ModelSection, run_config_from_dict, RunConfig,
     save_config, StageConfig)
 from ros2_depth_trainer.distributed import (
     all_gather_objects, all_reduce_mean, all_reduce_min, barrier, DistInfo, init_distributed,
     is_initialized, SEED_KEY, SeededDataset, ShardedSampler, shutdown_distributed)
-from ros2_depth_trainer.models import build_model, get_config
+from ros2_depth_trainer.models import build_model, get_config, ModelConfig
 from ros2_depth_trainer.models.eigen15 import OutputWindows
 from ros2_depth_trainer.optim import (
     build_optimizer, build_scheduler, current_rates, matches, set_trainable)
@@ -89,8 +89,8 @@ class TrainResult:
 # Model, outputs and the output grid
 
 
-def model_config(config: ModelConfig) -> Any:
-    """Return the model config of a run: the named variant with its overrides applied."""
+def model_config(config: ModelSection) -> ModelConfig:
+    """Return the network config of a run's model section: its variant with the overrides."""
     try:
         base = get_config(config.variant)
         return dataclasses.replace(base, **config.overrides) if config.overrides else base
