@@ -30,16 +30,11 @@ import cv2
 import numpy as np
 from ros2_depth.backends.base import InferenceBackend
 from ros2_depth.camera_model import AxisMap, ImageMap, resize_map
-from ros2_depth.metrics import (
-    AngleAccumulator,
-    EvalProtocol,
-    HIGHER_IS_BETTER,
-    mean_metrics,
-    normal_angles,
-)
+from ros2_depth.metrics import AngleAccumulator, HIGHER_IS_BETTER, mean_metrics, normal_angles
 from ros2_depth.model_spec import input_focal_px, ModelSpec
 from ros2_depth.pipeline import DepthPipeline, input_map
 from ros2_depth_trainer.figures import FigureRow
+from ros2_depth_trainer.protocols import EvalProtocol
 import torch
 from tqdm import tqdm
 

@@ -21,8 +21,8 @@ _log = logging.getLogger('ros2_depth_trainer')
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the evaluate options."""
-    from ros2_depth.metrics import CROPS, PROTOCOLS
     from ros2_depth_trainer.evaluate import DATASET_MODULES, INPUT_MODES, OUTSIDE_MODES
+    from ros2_depth_trainer.protocols import CROPS, PROTOCOLS
 
     kinds = '|'.join(sorted(DATASET_MODULES))
     parser.add_argument('--data', nargs='+', required=True, metavar='ARG',
@@ -118,7 +118,6 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ros2_depth.backends import BackendError
-    from ros2_depth.metrics import PROTOCOLS
     from ros2_depth.model_spec import ModelSpecError
     from ros2_depth_trainer.checkpoint import CheckpointError
     from ros2_depth_trainer.evaluate import (
@@ -133,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         runner_from_onnx,
         write_outputs,
     )
+    from ros2_depth_trainer.protocols import PROTOCOLS
     import torch
 
     if not args.checkpoint and not args.onnx:

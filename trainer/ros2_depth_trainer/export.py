@@ -12,11 +12,11 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import warnings
 
 import numpy as np
-from ros2_depth.metrics import PROTOCOLS
 from ros2_depth.model_spec import (file_sha256, InputSpec, MetricScale, ModelSpec, OutputGrid,
                                    OutputSpec)
 from ros2_depth_trainer.checkpoint import load_checkpoint, save_checkpoint
 from ros2_depth_trainer.models import build_model, get_config, Model, ModelConfig, ModelSource
+from ros2_depth_trainer.protocols import PROTOCOLS
 import torch
 from torch import nn, Tensor
 

@@ -20,7 +20,7 @@ import pytest
 from ros2_depth.backends.base import InferenceBackend
 from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera
 from ros2_depth.demo_scene import Corridor, render_depth, render_image
-from ros2_depth.metrics import depth_metrics, EvalProtocol, PROTOCOLS
+from ros2_depth.metrics import depth_metrics
 from ros2_depth.model_spec import InputSpec, ModelSpec, OutputGrid, OutputSpec
 from ros2_depth_trainer import cli
 from ros2_depth_trainer.checkpoint import save_checkpoint
@@ -39,6 +39,7 @@ from ros2_depth_trainer.evaluate import (
 )
 from ros2_depth_trainer.export import export_model, seeded_model
 from ros2_depth_trainer.figures import row_depth_range
+from ros2_depth_trainer.protocols import EvalProtocol, PROTOCOLS
 import torch
 
 CAMERA = PinholeCamera(width=320, height=240, fx=260.0, fy=260.0, cx=159.5, cy=119.5)

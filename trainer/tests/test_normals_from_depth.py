@@ -1,5 +1,5 @@
 """
-Normals estimated from generated depth (ros2_depth.geometry) against the renderer's exact normals.
+Normals estimated from generated depth (data.normals) against the renderer's exact normals.
 
 The scenes come from the in-memory renderer: the exact depth with the sensor holes; the exact
 normals are not holed (docs/synthetic_data.md), so every pixel with an estimate has an exact
@@ -12,7 +12,7 @@ from typing import List, Tuple
 
 import numpy as np
 import pytest
-from ros2_depth.geometry import normals_from_depth
+from ros2_depth_trainer.data.normals import normals_from_depth
 from ros2_depth_trainer.synth.sample import render_sample
 
 # A Kinect measures disparity: 1/z comes in steps of about 2.85e-3 per metre, i.e. depth steps of

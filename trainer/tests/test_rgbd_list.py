@@ -9,11 +9,11 @@ from typing import List
 import cv2
 import numpy as np
 import pytest
-from ros2_depth.metrics import PROTOCOLS
 from ros2_depth_trainer.data.rgbd_list import read_frame_list, RGBDListDataset, RGBDListError
 from ros2_depth_trainer.evaluate import (
     evaluate, median_ratio, MEDIAN_SCALED_SUFFIX, open_dataset, runner_from_onnx)
 from ros2_depth_trainer.export import export_model
+from ros2_depth_trainer.protocols import PROTOCOLS
 
 
 def write_frame(folder: Path, name: str, depth_m: np.ndarray, scale: float) -> None:

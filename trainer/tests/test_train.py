@@ -16,13 +16,13 @@ from typing import Dict
 
 import numpy as np
 import pytest
-from ros2_depth.metrics import PROTOCOLS
 from ros2_depth.model_spec import load_spec
 from ros2_depth_trainer import cli
 from ros2_depth_trainer.checkpoint import load_training_checkpoint
 from ros2_depth_trainer.config import load_config
 from ros2_depth_trainer.data.synthetic import SyntheticDataset
 from ros2_depth_trainer.evaluate import dataset_mean_depth, evaluate, runner_from_checkpoint
+from ros2_depth_trainer.protocols import PROTOCOLS
 from ros2_depth_trainer.synth.writer import generate
 from ros2_depth_trainer.train import (
     CHECKPOINT_DIR, CONFIG_FILE, METRICS_FILE, TENSORBOARD_DIR, train)

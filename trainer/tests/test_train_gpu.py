@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ros2_depth.metrics import PROTOCOLS
 from ros2_depth_trainer.checkpoint import load_training_checkpoint
 from ros2_depth_trainer.config import load_config
 from ros2_depth_trainer.data.synthetic import SyntheticDataset
 from ros2_depth_trainer.evaluate import dataset_mean_depth, evaluate, runner_from_checkpoint
 from ros2_depth_trainer.models import build_model, get_config
+from ros2_depth_trainer.protocols import PROTOCOLS
 from ros2_depth_trainer.synth.writer import generate
 from ros2_depth_trainer.train import train
 import torch

@@ -16,7 +16,7 @@ rgb_XXXXX.jpg`` with ``scene/sync_depth_XXXXX.png`` (uint16 millimetres, 0 = no 
 in a text file of ``scene/rgb_XXXXX.jpg scene/sync_depth_XXXXX.png focal`` lines.
 
 Neither has surface normals: with ``normals=True`` both loaders estimate them from each
-sample's depth and intrinsics by local plane fits (``ros2_depth.geometry.normals_from_depth``,
+sample's depth and intrinsics by local plane fits (``data.normals.normals_from_depth``,
 window ``normals_window`` pixels), before the transform, so augmentation warps them with the
 depth.
 """
@@ -35,10 +35,10 @@ import zlib
 import h5py
 import numpy as np
 from ros2_depth.camera_model import PinholeCamera
-from ros2_depth.geometry import normals_from_depth, NORMALS_WINDOW
 from ros2_depth_trainer.data.augment import make_sample, make_transform, Sample
 from ros2_depth_trainer.data.files import (
     DataFormatError, PathLike, read_depth_png, read_rgb, read_table, Transform)
+from ros2_depth_trainer.data.normals import normals_from_depth, NORMALS_WINDOW
 from torch.utils.data import Dataset
 
 LOGGER = logging.getLogger(__name__)
