@@ -26,8 +26,9 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import onnxruntime as ort
-from ros2_depth_trainer.export import EXPORTABLE_FAMILIES, onnx_bytes, seeded_model
+from ros2_depth_trainer.export import onnx_bytes, seeded_model
 from ros2_depth_trainer.models import build_model, ModelConfig, VARIANTS
+from ros2_depth_trainer.sidecar import EXPORTABLE_FAMILIES
 import torch
 from torch import nn, Tensor
 

@@ -33,8 +33,11 @@ from ros2_depth.camera_model import AxisMap, ImageMap, resize_map
 from ros2_depth.metrics import AngleAccumulator, HIGHER_IS_BETTER, mean_metrics, normal_angles
 from ros2_depth.model_spec import input_focal_px, ModelSpec
 from ros2_depth.pipeline import DepthPipeline, input_map
+from ros2_depth_trainer.checkpoint import load_checkpoint
 from ros2_depth_trainer.figures import FigureRow
+from ros2_depth_trainer.models import build_model
 from ros2_depth_trainer.protocols import EvalProtocol
+from ros2_depth_trainer.sidecar import check_exportable, ExportError, model_spec
 import torch
 from tqdm import tqdm
 
@@ -290,10 +293,6 @@ def runner_from_checkpoint(path: Path, input_mode: str = 'crop', outside: str = 
                            base_size: Optional[Tuple[int, int]] = None,
                            device: str = 'cpu') -> ModelRunner:
     """Rebuild the model stored in a trainer checkpoint and wrap it for evaluation on torch."""
-    from ros2_depth_trainer.checkpoint import load_checkpoint
-    from ros2_depth_trainer.export import check_exportable, ExportError, model_spec
-    from ros2_depth_trainer.models import build_model
-
     config, state, _ = load_checkpoint(path)
     try:
         check_exportable(config)

@@ -1,8 +1,7 @@
-"""Export a network to ONNX with the JSON sidecar that the ros2_depth runtime reads first."""
+"""Export a network to ONNX with the JSON sidecar (``sidecar``) that the runtime reads first."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import logging
 import os
@@ -12,30 +11,21 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import warnings
 
 import numpy as np
-from ros2_depth.model_spec import (file_sha256, InputSpec, MetricScale, ModelSpec, OutputGrid,
-                                   OutputSpec)
+from ros2_depth.model_spec import file_sha256, ModelSpec
 from ros2_depth_trainer.checkpoint import load_checkpoint, save_checkpoint
-from ros2_depth_trainer.models import build_model, get_config, Model, ModelConfig, ModelSource
+from ros2_depth_trainer.models import build_model, get_config, Model, ModelSource
 from ros2_depth_trainer.protocols import PROTOCOLS
+from ros2_depth_trainer.sidecar import (check_exportable, DEPTH_RANGE, ExportError, INPUT_NAME,
+                                        model_spec)
 import torch
 from torch import nn, Tensor
 
 _log = logging.getLogger(__name__)
 
 ONNX_OPSET = 17
-INPUT_NAME = 'image'
-INPUT_SCALE = 1.0 / 255.0
-DEPTH_RANGE = (0.1, 20.0)  # an untrained initialisation, or a checkpoint without its data
 VERIFY_ATOL = 1e-3
 TRAINED_WITH = 'trained_with'  # a shipped checkpoint's run config and step
 VERIFY_THREADS = 2
-# Families whose networks take one image, as the sidecar describes; the semantic-labels model
-# also takes depth and normals maps, which the runtime does not produce as inputs.
-EXPORTABLE_FAMILIES = ('eigen14', 'eigen15')
-
-
-class ExportError(RuntimeError):
-    """The export could not be done, or its result does not match the torch model."""
 
 
 class _TupleOutputs(nn.Module):
@@ -58,14 +48,6 @@ def seeded_model(variant: ModelSource, seed: int) -> Model:
         return build_model(variant)
 
 
-def check_exportable(config: ModelConfig) -> None:
-    """Raise ExportError for a model the sidecar cannot describe (not a single-image input)."""
-    if config.family not in EXPORTABLE_FAMILIES:
-        raise ExportError(f'{config.name} is not exportable: the {config.family!r} family takes '
-                          'inputs besides the image, and the sidecar describes one image input '
-                          f'(exportable families: {", ".join(EXPORTABLE_FAMILIES)})')
-
-
 def training_depth_range(extra: Mapping[str, Any]) -> Optional[Tuple[float, float]]:
     """
     Return the depth range a checkpoint's training data covers, or None if it does not say.
@@ -86,21 +68,6 @@ def training_depth_range(extra: Mapping[str, Any]) -> Optional[Tuple[float, floa
     name = DEFAULT_PROTOCOL.get(kind, DEFAULT_PROTOCOL.get(kind.split('_', 1)[0], ''))
     protocol = PROTOCOLS.get(name)
     return None if protocol is None else (protocol.min_depth, protocol.max_depth)
-
-
-def class_table(num_classes: int) -> Tuple[Tuple[str, ...], Tuple[Tuple[int, int, int], ...]]:
-    """
-    Return (names, colours) indexed by class id 0..num_classes for a labels head.
-
-    A head of the generated scenes' size (``synth.classes``: 14 classes after "unlabelled")
-    gets their names and preview colours; any other size gets 'class_<id>' names and no
-    colours (the runtime then picks distinct ones).
-    """
-    from ros2_depth_trainer.synth.classes import CLASS_NAMES, PALETTE
-
-    if num_classes == len(CLASS_NAMES) - 1:
-        return tuple(CLASS_NAMES), tuple(tuple(int(c) for c in rgb) for rgb in PALETTE)
-    return ('unlabelled',) + tuple(f'class_{k}' for k in range(1, num_classes + 1)), ()
 
 
 def model_for_export(variant: Optional[str], seed: int,
@@ -184,68 +151,6 @@ def verify_onnx(model: Model, onnx_path: Path, seed: int = 0,
         raise ExportError(f'{onnx_path}: onnxruntime and torch disagree by {bad} '
                           f'(tolerance {atol})')
     return diffs
-
-
-def _output_specs(model: Model) -> Dict[str, OutputSpec]:
-    height, width = model.output_size
-    specs: Dict[str, OutputSpec] = {}
-    for task, channels in model.config.task_channels.items():
-        if task == 'depth':
-            specs[task] = OutputSpec(name=task, kind='depth', height=height, width=width,
-                                     channels=channels, encoding='log', units='m')
-        elif task == 'normals':
-            specs[task] = OutputSpec(name=task, kind='normals', height=height, width=width,
-                                     channels=channels, units='')
-        elif task == 'labels':
-            names, colors = class_table(channels)
-            specs[task] = OutputSpec(name=task, kind='labels', height=height, width=width,
-                                     channels=channels, encoding='logits', class_names=names,
-                                     class_colors=colors, first_class_id=1)
-        else:  # pragma: no cover - the exportable families predict only these three
-            raise ExportError(f'no sidecar description for task {task!r}')
-    return specs
-
-
-def model_spec(model: Model, onnx_file: str, onnx_sha256: str, trained: bool,
-               seed: Optional[int] = None, revision: str = '',
-               depth_range: Tuple[float, float] = DEPTH_RANGE) -> ModelSpec:
-    """Describe an exported model: input, outputs, output grid, config, ONNX file and hash."""
-    config = model.config
-    grid = model.output_grid()
-    out_h, out_w = model.output_size
-    if trained:
-        state = 'trained weights'
-    else:
-        state = (f'UNTRAINED seeded initialisation (seed {seed}): its outputs are meaningless, '
-                 'for pipeline tests only')
-    canonical_focal = getattr(config, 'canonical_focal', None)
-    metric_scale = None
-    depth_meaning = 'depth is ln(metres)'
-    if canonical_focal is not None:
-        metric_scale = MetricScale(canonical_focal_px=float(canonical_focal))
-        depth_meaning = (f'depth is ln(metres) for a camera of focal length {canonical_focal:g} '
-                         'input pixels (metric_scale)')
-    description = (f'{config.description} predicting {" and ".join(config.tasks)} at '
-                   f'{out_h}x{out_w} from a '
-                   f'{config.input_height}x{config.input_width} RGB crop; {depth_meaning}; '
-                   f'{state}.')
-    return ModelSpec(
-        name=config.name,
-        onnx_file=onnx_file,
-        input=InputSpec(name=INPUT_NAME, height=config.input_height, width=config.input_width,
-                        color_order='rgb', scale=INPUT_SCALE, mean=tuple(config.mean),
-                        std=tuple(config.std)),
-        outputs=_output_specs(model),
-        output_grid=OutputGrid(scale_x=grid.scale_x, offset_x=grid.offset_x,
-                               scale_y=grid.scale_y, offset_y=grid.offset_y),
-        trained=trained,
-        onnx_sha256=onnx_sha256,
-        depth_range=tuple(depth_range),
-        model_config=dataclasses.asdict(config),
-        git_revision=revision,
-        description=description,
-        metric_scale=metric_scale,
-    )
 
 
 def weights_only_extra(checkpoint: Path, onnx_sha256: str) -> Dict[str, Any]:
