@@ -21,7 +21,6 @@ everywhere.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -34,6 +33,7 @@ from ros2_depth.metrics import AngleAccumulator, HIGHER_IS_BETTER, mean_metrics,
 from ros2_depth.model_spec import input_focal_px, ModelSpec
 from ros2_depth.pipeline import DepthPipeline, input_map
 from ros2_depth_trainer.checkpoint import load_checkpoint
+from ros2_depth_trainer.data import registry
 from ros2_depth_trainer.figures import FigureRow
 from ros2_depth_trainer.models import build_model
 from ros2_depth_trainer.protocols import EvalProtocol
@@ -47,23 +47,6 @@ INPUT_MODES = ('crop', 'stretch', 'center')
 OUTSIDE_MODES = ('nearest', 'exclude')
 MEAN_COLUMN = 'Mean'
 RESULT_FORMAT = 'ros2_depth_trainer/evaluation'
-
-# Dataset kind -> module that provides it; each module is imported only when its kind is asked for.
-DATASET_MODULES = {
-    'synthetic': 'ros2_depth_trainer.data.synthetic',
-    'nyu': 'ros2_depth_trainer.data.nyu',
-    'kitti': 'ros2_depth_trainer.data.kitti',
-    'rgbd_list': 'ros2_depth_trainer.data.rgbd_list',
-}
-DEFAULT_PROTOCOL = {'synthetic': 'full', 'nyu': 'nyu', 'kitti': 'kitti_garg',
-                    'rgbd_list': 'rgbd'}
-# Which depth map of the NYU labeled file is scored: the raw Kinect depth (0 = no measurement,
-# skipped), as the published protocol (BTS utils/extract_official_train_test_set_from_mat.py
-# writes ``rawDepths`` as the 654 test ground truth), or the in-painted ``depths``.
-NYU_DEPTH_MAPS = {'raw': 'rawDepths', 'filled': 'depths'}
-# The value of a projected KITTI Velodyne point (data.kitti.DEPTH_VALUES): depth along the
-# camera axis, or the Velodyne x of monodepth2's exported ground truth (vel_depth=True).
-KITTI_DEPTH_VALUES = ('camera', 'velodyne_x')
 MEDIAN_SCALED_SUFFIX = ' (median-scaled)'
 
 DEPTH_ROWS = (
@@ -325,78 +308,31 @@ def runner_from_onnx(sidecar: Path, input_mode: str = 'crop', outside: str = 'ne
 # Datasets
 
 
-def _open_nyu(locations: Sequence[str], split: str, nyu_depth: str = 'raw') -> Any:
-    from ros2_depth_trainer.data import nyu
-
-    path = Path(locations[0])
-    extra = locations[1] if len(locations) > 1 else None
-    if path.is_dir():  # raw-scene frames; the list (if any) is the split
-        return nyu.NyuFramesDataset(path, file_list=extra)
-    return nyu.NyuLabeledDataset(path, split=split, splits_file=extra, num_classes=None,
-                                 depth_key=NYU_DEPTH_MAPS[nyu_depth])
-
-
-def _open_kitti(locations: Sequence[str], split: str, kitti_depth: str = 'camera') -> Any:
-    """Open KITTI with the published Velodyne projection (monodepth2's MATLAB offset)."""
-    from ros2_depth_trainer.data import kitti
-
-    annotated = locations[1] if len(locations) > 1 else None
-    return kitti.KittiDataset(locations[0], split='eigen_test' if split == 'test' else split,
-                              depth='velodyne' if annotated is None else 'annotated',
-                              annotated_root=annotated, missing_depth='skip',
-                              matlab_offset=True, depth_value=kitti_depth)
-
-
-def _open_synthetic(locations: Sequence[str], split: str) -> Any:
-    """Open every generated folder given (a generated folder is one split; `split` is unused)."""
-    module = importlib.import_module(DATASET_MODULES['synthetic'])
-    return module.SyntheticDataset(list(locations), train=False)
-
-
-_OPENERS = {'nyu': _open_nyu, 'kitti': _open_kitti, 'synthetic': _open_synthetic}
-
-
 def open_dataset(kind: str, locations: Sequence[str], split: str = 'test',
                  nyu_depth: str = 'raw', kitti_depth: str = 'camera') -> Any:
     """
-    Open a test (or training) dataset by kind, importing its module only now.
+    Open a test (or training) dataset by kind through its opener (``data.registry``).
 
-    'nyu PATH [SPLITS]': the labeled ``.mat`` file (official 795/654 split, or the user's
-    ``splits.mat``) with ``nyu_depth`` 'raw' (``rawDepths``, the published protocol's ground
-    truth) or 'filled' (the in-painted ``depths``) as depth, or a folder of raw-scene frames
-    [with a frame list]. 'kitti ROOT
-    [ANNOTATED_ROOT]': KITTI raw drives, the Eigen test split for ``split='test'`` (else a split
-    file), Velodyne depth or the depth-annotated PNGs; Velodyne points are projected as
-    monodepth2's ``generate_depth_map`` does (one pixel up and left, "to match the KITTI MATLAB
-    code"), with ``kitti_depth`` 'camera' (depth along the camera axis) or 'velodyne_x' (the
-    point's Velodyne x, as in monodepth2's exported ``gt_depths.npz``). 'synthetic DIR': a
-    generated folder. A data module that defines ``open_dataset(locations, split)`` is called
-    through it instead. Images come at their native size; no augmentation or crop is applied.
+    The kind's module is imported only now. ``nyu_depth`` chooses the NYU labeled file's ground
+    truth ('raw': ``rawDepths``, the published protocol's; 'filled': the in-painted ``depths``),
+    ``kitti_depth`` the value of a projected KITTI Velodyne point ('camera' depth or monodepth2's
+    'velodyne_x'). Images come at their native size; no augmentation or crop is applied.
     """
-    if kind not in DATASET_MODULES:
-        raise EvaluationError(f'unknown dataset kind {kind!r}; choose one of '
-                              f'{sorted(DATASET_MODULES)}')
+    kinds = registry.evaluation_kinds()
+    if kind not in kinds:
+        raise EvaluationError(f'unknown dataset kind {kind!r}; choose one of {kinds}')
     if not locations:
         raise EvaluationError(f'--data {kind} needs a location (see --help)')
-    if nyu_depth not in NYU_DEPTH_MAPS:
-        raise EvaluationError(f'nyu_depth must be one of {sorted(NYU_DEPTH_MAPS)}, '
-                              f'got {nyu_depth!r}')
-    if kitti_depth not in KITTI_DEPTH_VALUES:
-        raise EvaluationError(f'kitti_depth must be one of {KITTI_DEPTH_VALUES}, '
-                              f'got {kitti_depth!r}')
-    module_name = DATASET_MODULES[kind]
     try:
-        module = importlib.import_module(module_name)
-        hook = getattr(module, 'open_dataset', None)
-        if hook is not None:
-            return hook(list(locations), split=split)
-        if kind == 'nyu':
-            return _open_nyu(list(locations), split, nyu_depth)
-        if kind == 'kitti':
-            return _open_kitti(list(locations), split, kitti_depth)
-        return _OPENERS[kind](list(locations), split)
+        options = registry.OpenOptions(split=split, nyu_depth=nyu_depth,
+                                       kitti_depth=kitti_depth)
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from None
+    entry = registry.KINDS[kind]
+    try:
+        return entry.open_data(locations, options)
     except ImportError as exc:
-        raise EvaluationError(f'the {kind} dataset ({module_name}) is not available: {exc}') \
+        raise EvaluationError(f'the {kind} dataset ({entry.module}) is not available: {exc}') \
             from exc
     except (OSError, ValueError) as exc:
         raise EvaluationError(f'cannot open the {kind} data at {" ".join(locations)}: {exc}') \

@@ -21,10 +21,12 @@ _log = logging.getLogger('ros2_depth_trainer')
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the evaluate options."""
-    from ros2_depth_trainer.evaluate import DATASET_MODULES, INPUT_MODES, OUTSIDE_MODES
+    from ros2_depth_trainer.data.registry import evaluation_kinds, KINDS
+    from ros2_depth_trainer.evaluate import INPUT_MODES, OUTSIDE_MODES
     from ros2_depth_trainer.protocols import CROPS, PROTOCOLS
 
-    kinds = '|'.join(sorted(DATASET_MODULES))
+    kinds = '|'.join(evaluation_kinds())
+    defaults = ', '.join(f'{KINDS[k].protocol} for {k}' for k in evaluation_kinds())
     parser.add_argument('--data', nargs='+', required=True, metavar='ARG',
                         help=f'test data, KIND LOCATION... with KIND one of {kinds}: '
                              '"synthetic DIR", "nyu nyu_depth_v2_labeled.mat [splits.mat]", '
@@ -57,8 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--train-split', default='train',
                         help='split of --train-data (default: %(default)s)')
     parser.add_argument('--protocol', choices=sorted(PROTOCOLS),
-                        help='crop and depth caps (default: nyu for nyu, kitti_garg for kitti, '
-                             'full for synthetic)')
+                        help=f'crop and depth caps (default: {defaults})')
     parser.add_argument('--crop', choices=CROPS, help='override the crop of the protocol')
     parser.add_argument('--min-depth', type=float,
                         help='override the minimum depth of the protocol')
@@ -120,13 +121,12 @@ def run(args: argparse.Namespace) -> int:
     from ros2_depth.backends import BackendError
     from ros2_depth.model_spec import ModelSpecError
     from ros2_depth_trainer.checkpoint import CheckpointError
+    from ros2_depth_trainer.data.registry import default_protocol, NYU_DEPTH_MAPS
     from ros2_depth_trainer.evaluate import (
         dataset_mean_depth,
-        DEFAULT_PROTOCOL,
         evaluate,
         EvaluationError,
         format_table,
-        NYU_DEPTH_MAPS,
         open_dataset,
         runner_from_checkpoint,
         runner_from_onnx,
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
     kind, locations = args.data[0], args.data[1:]
     try:
-        protocol = PROTOCOLS[args.protocol or DEFAULT_PROTOCOL.get(kind, 'full')]
+        protocol = PROTOCOLS[args.protocol or default_protocol(kind) or 'full']
         overrides = {k: v for k, v in (('crop', args.crop), ('min_depth', args.min_depth),
                                        ('max_depth', args.max_depth)) if v is not None}
         if overrides:

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 from ros2_depth.model_spec import file_sha256, ModelSpec
 from ros2_depth_trainer.checkpoint import load_checkpoint, save_checkpoint
+from ros2_depth_trainer.data.registry import default_protocol
 from ros2_depth_trainer.models import build_model, get_config, Model, ModelSource
 from ros2_depth_trainer.protocols import PROTOCOLS
 from ros2_depth_trainer.sidecar import (check_exportable, DEPTH_RANGE, ExportError, INPUT_NAME,
@@ -53,20 +54,15 @@ def training_depth_range(extra: Mapping[str, Any]) -> Optional[Tuple[float, floa
     Return the depth range a checkpoint's training data covers, or None if it does not say.
 
     The range is the depth caps of the protocol ``evaluate`` scores the run's training data
-    under (``evaluate.DEFAULT_PROTOCOL``; 'nyu_labeled' and 'nyu_frames' are 'nyu'): the depths
-    the model learnt and is scored on, e.g. (0.001, 80) m for generated scenes and KITTI,
-    (0.001, 10) m for NYU Depth v2.
+    under (its kind's protocol in ``data.registry``): the depths the model learnt and is scored
+    on, e.g. (0.001, 80) m for generated scenes and KITTI, (0.001, 10) m for NYU Depth v2.
     """
-    from ros2_depth_trainer.evaluate import DEFAULT_PROTOCOL
-
     try:
         training = extra['training'] if 'training' in extra else extra[TRAINED_WITH]
         kind = training['run_config']['data']['train']['kind']
     except (KeyError, TypeError):
         return None
-    kind = str(kind)
-    name = DEFAULT_PROTOCOL.get(kind, DEFAULT_PROTOCOL.get(kind.split('_', 1)[0], ''))
-    protocol = PROTOCOLS.get(name)
+    protocol = PROTOCOLS.get(default_protocol(str(kind)) or '')
     return None if protocol is None else (protocol.min_depth, protocol.max_depth)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import inspect
 import json
 import logging
@@ -34,6 +33,7 @@ from ros2_depth_trainer.checkpoint import (
 from ros2_depth_trainer.config import (
     ConfigError, DatasetConfig, LossConfig, ModelSection, run_config_from_dict, RunConfig,
     save_config, StageConfig)
+from ros2_depth_trainer.data import registry
 from ros2_depth_trainer.distributed import (
     all_gather_objects, all_reduce_mean, all_reduce_min, barrier, DistInfo, init_distributed,
     is_initialized, SEED_KEY, SeededDataset, ShardedSampler, shutdown_distributed)
@@ -47,15 +47,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 _log = logging.getLogger(__name__)
-
-# Dataset kind (data.train.kind in a run config) -> 'module:class' built with data.*.args.
-DATASETS: Dict[str, str] = {
-    'nyu_labeled': 'ros2_depth_trainer.data.nyu:NyuLabeledDataset',
-    'nyu_frames': 'ros2_depth_trainer.data.nyu:NyuFramesDataset',
-    'kitti': 'ros2_depth_trainer.data.kitti:KittiDataset',
-    'synthetic': 'ros2_depth_trainer.data.synthetic:SyntheticDataset',
-    'rgbd_list': 'ros2_depth_trainer.data.rgbd_list:RGBDListDataset',
-}
 
 FINAL_OUTPUT = 'final'
 TARGET_KEYS = ('depth', 'normals', 'labels')
@@ -368,18 +359,15 @@ class SeededAugment:
 def build_dataset(config: DatasetConfig, augment: Optional[str] = None,
                   train: bool = True) -> Dataset:
     """
-    Build a registered dataset kind with the config's keyword arguments.
+    Build a dataset kind of ``data.registry`` (its class) with the config's keyword arguments.
 
     With an ``augment`` preset, the dataset gets ``transform=``: ``SeededAugment`` for
     training, the preset's centre crop otherwise.
     """
-    try:
-        target = DATASETS[config.kind]
-    except KeyError:
+    if config.kind not in registry.train_kinds():
         raise ConfigError(f'unknown dataset kind {config.kind!r}; known: '
-                          f'{sorted(DATASETS)}') from None
-    module_name, _, attr = target.partition(':')
-    factory = getattr(importlib.import_module(module_name), attr)
+                          f'{registry.train_kinds()}')
+    factory = registry.KINDS[config.kind].dataset_class()
     args = dict(config.args)
     if augment is not None:
         from ros2_depth_trainer.data.augment import CentreCrop

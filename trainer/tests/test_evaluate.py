@@ -12,7 +12,6 @@ import dataclasses
 import json
 from pathlib import Path
 import sys
-import types
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -24,6 +23,7 @@ from ros2_depth.metrics import depth_metrics
 from ros2_depth.model_spec import InputSpec, ModelSpec, OutputGrid, OutputSpec
 from ros2_depth_trainer import cli
 from ros2_depth_trainer.checkpoint import save_checkpoint
+from ros2_depth_trainer.data import registry
 from ros2_depth_trainer.evaluate import (
     dataset_mean_depth,
     DEPTH_ROWS,
@@ -349,9 +349,9 @@ def test_command_end_to_end(light_model: Dict[str, Path], tmp_path: Path,
                             monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture) -> None:
     train = ArrayDataset([np.array([[2.0, 0.0], [4.0, 6.0]])])  # mean (2 + 4 + 6) / 3 = 4
-    fake = types.ModuleType('ros2_depth_trainer.data.synthetic')
-    fake.open_dataset = lambda locations, split: {'test': SceneDataset(2), 'train': train}[split]
-    monkeypatch.setitem(sys.modules, 'ros2_depth_trainer.data.synthetic', fake)
+    fake = dataclasses.replace(registry.KINDS['synthetic'], opener=lambda locations, options: {
+        'test': SceneDataset(2), 'train': train}[options.split])
+    monkeypatch.setitem(registry.KINDS, 'synthetic', fake)
     out = tmp_path / 'eval'
     status = cli.main(['evaluate', '--data', 'synthetic', str(tmp_path), '--train-data',
                        'synthetic', str(tmp_path), '--checkpoint', str(light_model['checkpoint']),

@@ -123,8 +123,3 @@ class RGBDListDataset(Dataset):
         arrays = self.read(item)
         sample = make_sample(arrays['image'], arrays['intrinsics'], depth=arrays['depth'])
         return self.transform(sample) if self.transform is not None else sample
-
-
-def open_dataset(locations: Sequence[str], split: str = 'test') -> RGBDListDataset:
-    """Open list files for ``evaluate`` (every listed frame; ``split`` is unused)."""
-    return RGBDListDataset(list(locations))
