@@ -12,7 +12,7 @@ from ros2_depth.backends import BACKENDS
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ros2_depth.demo import DemoError, DemoOptions, describe, run_demo
+    from ros2_depth.demo.run import DemoError, DemoOptions, describe, run_demo
 
     options = DemoOptions(
         output=args.output,

@@ -1,4 +1,4 @@
-"""Test-side helpers around ros2_depth.depth_client: start depth_node and build camera messages."""
+"""Test helpers around ros2_depth.demo.depth_client: start depth_node, build camera messages."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 from ros2_depth.camera_model import PinholeCamera
-from ros2_depth.depth_client import (  # noqa: F401 (re-exported for the tests)
+from ros2_depth.demo.depth_client import (  # noqa: F401 (re-exported for the tests)
     camera_info_msg,
     DepthClient as Harness,
     image_msg,

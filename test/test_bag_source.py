@@ -7,8 +7,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytest
-from ros2_depth.bag_source import BagError, BagSource, depth_to_metres
 from ros2_depth.camera_model import PinholeCamera
+from ros2_depth.demo.bag_source import BagError, BagSource, depth_to_metres
 from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
 from rosbags.typesys import get_typestore, Stores

@@ -1,7 +1,7 @@
 """
 The demo replays bags through the live node and scores its depth on the node's own grid.
 
-Also: the corridor test scene (ros2_depth.demo_scene) has exact depth.
+Also: the corridor test scene (ros2_depth.demo.scene) has exact depth.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from ros2_depth.bag_source import BagSource
 from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera
 from ros2_depth.cli import main as cli_main
-from ros2_depth.demo import as_rgb, bundled_bags, describe, resample_depth
-from ros2_depth.demo_scene import camera_pose, Corridor, render_depth, render_image
+from ros2_depth.demo.bag_source import BagSource
+from ros2_depth.demo.run import as_rgb, bundled_bags, describe, resample_depth
+from ros2_depth.demo.scene import camera_pose, Corridor, render_depth, render_image
 from ros2_depth.geometry import backproject
 from ros2_depth.resources import share_directory
 from test_bag_source import make_camera, write_test_bag

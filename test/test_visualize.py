@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from ros2_depth.visualize import colorize_depth, colorize_normals, labelled, sheet, write_ply
+from ros2_depth.demo.visualize import colorize_depth, colorize_normals, labelled, sheet, write_ply
 
 
 def test_depth_colours_run_from_near_to_far_and_invalid_is_black() -> None:

@@ -20,9 +20,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from ros2_depth.bag_source import BagError, BagFrame, BagSource
 from ros2_depth.camera_model import camera_from_info, PinholeCamera
-from ros2_depth.depth_client import (
+from ros2_depth.demo.bag_source import BagError, BagFrame, BagSource
+from ros2_depth.demo.depth_client import (
     camera_info_msg,
     DepthClient,
     image_msg,
@@ -30,12 +30,12 @@ from ros2_depth.depth_client import (
     start_node_process,
     stop_process,
 )
+from ros2_depth.demo.visualize import colorize_depth, colorize_normals, labelled, sheet, write_ply
 from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy
 from ros2_depth.metrics import DEPTH_METRICS, depth_metrics
 from ros2_depth.model_spec import load_spec, ModelSpecError
 from ros2_depth.resources import default_model_path, share_directory
-from ros2_depth.visualize import colorize_depth, colorize_normals, labelled, sheet, write_ply
 from tqdm import tqdm
 
 LOG = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from ros2_depth.backends import create_backend
 from ros2_depth.camera_model import PinholeCamera
-from ros2_depth.demo import resample_depth
+from ros2_depth.demo.run import resample_depth
 from ros2_depth.metrics import depth_metrics
 from ros2_depth.model_spec import load_spec
 from ros2_depth.pipeline import DepthPipeline

@@ -460,7 +460,7 @@ def _validate(net: StageNet, loader: DataLoader, config: RunConfig, device: torc
 
 def depth_pictures(image: Tensor, pred_log: Tensor, depth: Tensor) -> Tensor:
     """Return (N, 3, h, 3w) uint8 rows: RGB on the grid | prediction | truth (shared colours)."""
-    from ros2_depth.visualize import colorize_depth
+    from ros2_depth.demo.visualize import colorize_depth
 
     rows = []
     for rgb, pred, gt in zip(image, torch.exp(pred_log.float()), depth):

@@ -9,7 +9,7 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
-from ros2_depth.bag_source import BagSource
+from ros2_depth.demo.bag_source import BagSource
 from ros2_depth_trainer.bag_writer import START_TIME_NS
 from ros2_depth_trainer.cli import main
 from ros2_depth_trainer.synth_bag_command import parse_size

@@ -8,8 +8,8 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
-from ros2_depth.bag_source import BagSource
 from ros2_depth.camera_model import PinholeCamera
+from ros2_depth.demo.bag_source import BagSource
 from ros2_depth_trainer.bag_writer import (
     BagWriteError,
     START_TIME_NS,

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip('rclpy', reason='the node test needs ROS 2 (rclpy)')
 
 from ros2_depth.camera_model import PinholeCamera  # noqa: E402
-from ros2_depth.depth_client import (  # noqa: E402
+from ros2_depth.demo.depth_client import (  # noqa: E402
     camera_info_msg, DepthClient, image_msg, isolated_ros_env, start_node_process, stop_process)
 from ros2_depth.model_spec import load_spec  # noqa: E402
 from ros2_depth.resources import default_model_path  # noqa: E402

@@ -1,7 +1,7 @@
 """
 Tests of the evaluation: geometry, scoring, the Mean baseline, reports and the command.
 
-The test images are ray-cast by ros2_depth.demo_scene, so their depth is exact; an "oracle"
+The test images are ray-cast by ros2_depth.demo.scene, so their depth is exact; an "oracle"
 backend returns the true log-depth rendered on the model's output grid, which must score almost
 perfectly only when the prediction is put back on the right image pixels.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from ros2_depth.backends.base import InferenceBackend
 from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera
-from ros2_depth.demo_scene import Corridor, render_depth, render_image
+from ros2_depth.demo.scene import Corridor, render_depth, render_image
 from ros2_depth.metrics import depth_metrics
 from ros2_depth.model_spec import InputSpec, ModelSpec, OutputGrid, OutputSpec
 from ros2_depth_trainer import cli

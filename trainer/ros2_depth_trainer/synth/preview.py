@@ -8,7 +8,7 @@ from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
-from ros2_depth.visualize import colorize_depth, colorize_normals, labelled, sheet
+from ros2_depth.demo.visualize import colorize_depth, colorize_normals, labelled, sheet
 
 from .classes import colorize_labels
 from .frame import Frame
