@@ -35,6 +35,7 @@ from ros2_depth.pipeline import DepthPipeline, input_map
 from ros2_depth_trainer.checkpoint import load_checkpoint
 from ros2_depth_trainer.data import registry
 from ros2_depth_trainer.figures import FigureRow
+from ros2_depth_trainer.label_metrics import LABEL_ROWS, LabelAccumulator
 from ros2_depth_trainer.models import build_model
 from ros2_depth_trainer.protocols import EvalProtocol
 from ros2_depth_trainer.sidecar import check_exportable, ExportError, model_spec
@@ -108,6 +109,7 @@ class Prediction:
     depth: np.ndarray  # (H, W) metres; NaN outside the footprint when it is excluded
     normals: Optional[np.ndarray]  # (H, W, 3) unit vectors, or None
     footprint: np.ndarray  # (H, W) bool: pixels inside the area the output pixels cover
+    labels: Optional[np.ndarray] = None  # (H, W) class ids, when asked for and predicted
 
 
 def _axis_sampling(out_size: int, axis: AxisMap,
@@ -169,6 +171,7 @@ class ModelRunner:
         resize_mode = 'stretch' if input_mode == 'center' else input_mode
         self.pipeline = DepthPipeline(spec, backend, resize_mode)
         self._depth_key = next(k for k, o in spec.outputs.items() if o.kind == 'depth')
+        self._labels_key = next((k for k, o in spec.outputs.items() if o.kind == 'labels'), None)
         self._normals_key = next(
             (k for k, o in spec.outputs.items() if o.kind == 'normals'), None)
         grid = spec.output_grid
@@ -179,6 +182,14 @@ class ModelRunner:
     def has_normals(self) -> bool:
         """Whether the model predicts surface normals."""
         return self._normals_key is not None
+
+    @property
+    def label_ids(self) -> int:
+        """Return 1 + the largest class id the model predicts (0 without a labels output)."""
+        if self._labels_key is None:
+            return 0
+        out = self.spec.outputs[self._labels_key]
+        return out.first_class_id + out.channels
 
     def _base_size(self, width: int, height: int) -> Tuple[int, int]:
         """Return (width, height) of the image that 'center' cuts the network input from."""
@@ -236,12 +247,14 @@ class ModelRunner:
             rgb = rgb[y0:y0 + net_h, x0:x0 + net_w]
         return self.pipeline.preprocess(np.ascontiguousarray(rgb), 'rgb8')
 
-    def predict(self, rgb: np.ndarray,
-                intrinsics: Optional[Sequence[float]] = None) -> Prediction:
+    def predict(self, rgb: np.ndarray, intrinsics: Optional[Sequence[float]] = None,
+                want_labels: bool = False) -> Prediction:
         """
         Run the model on an (H, W, 3) rgb8 image; return its maps on the image's pixels.
 
         ``intrinsics`` (fx, fy, cx, cy of the image) are needed by models with a metric scale.
+        With ``want_labels``, the class scores are resampled like the other maps and the arg-max
+        class id is returned per pixel.
         """
         height, width = rgb.shape[:2]
         factor = self.depth_factor(width, height, intrinsics)
@@ -255,6 +268,9 @@ class ModelRunner:
                 maps = [np.log(raw * factor)]
         if self._normals_key is not None:
             maps.append(outputs[self._normals_key][0].astype(np.float64))
+        labels_out = self.spec.outputs[self._labels_key] if self._labels_key else None
+        if want_labels and labels_out is not None:
+            maps.append(outputs[self._labels_key][0].astype(np.float64))
         mapping = self.output_map(width, height)
         image, footprint = resample_to_image(np.concatenate(maps, 0), mapping, width, height)
         with np.errstate(over='ignore'):
@@ -264,11 +280,18 @@ class ModelRunner:
             normals = image[1:4].transpose(1, 2, 0)
             with np.errstate(invalid='ignore', divide='ignore'):
                 normals = normals / np.linalg.norm(normals, axis=2, keepdims=True)
+        labels = None
+        if want_labels and labels_out is not None:
+            first = 1 + (3 if self._normals_key is not None else 0)
+            labels = np.argmax(image[first:first + labels_out.channels], axis=0)
+            labels = (labels + labels_out.first_class_id).astype(np.int64)
         if self.outside == 'exclude':
             depth[~footprint] = np.nan
             if normals is not None:
                 normals[~footprint] = np.nan
-        return Prediction(depth=depth, normals=normals, footprint=footprint)
+            if labels is not None:
+                labels[~footprint] = 0  # unlabelled: not scored
+        return Prediction(depth=depth, normals=normals, footprint=footprint, labels=labels)
 
 
 def runner_from_checkpoint(path: Path, input_mode: str = 'crop', outside: str = 'nearest',
@@ -385,8 +408,10 @@ class ColumnResult:
     source: str
     depth: Optional[Dict[str, float]] = None
     normals: Optional[Dict[str, float]] = None
+    labels: Optional[Dict[str, float]] = None
     images: int = 0  # images scored for depth
     normal_pixels: int = 0
+    label_pixels: int = 0
     coverage: float = 1.0  # mean share of scored ground-truth pixels inside the footprint
 
 
@@ -414,14 +439,16 @@ class EvaluationResult:
             'input_mode': self.input_mode,
             'outside': self.outside,
             'aggregation': {'depth': 'per image, then mean over images',
-                            'normals': 'pooled over all valid pixels'},
+                            'normals': 'pooled over all valid pixels',
+                            'labels': 'one confusion matrix over all labelled pixels'},
             'num_images': self.num_images,
             'skipped_images': self.skipped_images,
             'train_mean_depth': self.train_mean,
             'columns': [c.name for c in self.columns],
             'results': {c.name: {'source': c.source, 'images': c.images,
                                  'coverage': c.coverage, 'normal_pixels': c.normal_pixels,
-                                 'depth': c.depth, 'normals': c.normals}
+                                 'label_pixels': c.label_pixels, 'depth': c.depth,
+                                 'normals': c.normals, 'labels': c.labels}
                         for c in self.columns},
         }
 
@@ -460,6 +487,7 @@ def evaluate(dataset: Any, runners: Sequence[ModelRunner], protocol: EvalProtoco
     records: Dict[str, List[Dict[str, float]]] = {n: [] for n in names}
     coverage: Dict[str, List[float]] = {r.name: [] for r in runners}
     angles = {r.name: AngleAccumulator() for r in runners if r.has_normals}
+    label_counts = {r.name: LabelAccumulator(r.label_ids) for r in runners if r.label_ids}
     rows: List[FigureRow] = []
     skipped = 0
     for index in tqdm(range(count), desc='evaluating', unit='image', disable=not progress):
@@ -489,8 +517,10 @@ def evaluate(dataset: Any, runners: Sequence[ModelRunner], protocol: EvalProtoco
         predictions: Dict[str, np.ndarray] = {}
         for runner in runners:
             intrinsics = sample.get('intrinsics')
+            labels_truth = sample.get('labels') if runner.name in label_counts else None
             pred = runner.predict(rgb, None if intrinsics is None
-                                  else [float(v) for v in intrinsics])
+                                  else [float(v) for v in intrinsics],
+                                  want_labels=labels_truth is not None)
             predictions[runner.name] = pred.depth
             coverage[runner.name].append(float(np.mean(pred.footprint[scored])))
             try:
@@ -503,6 +533,9 @@ def evaluate(dataset: Any, runners: Sequence[ModelRunner], protocol: EvalProtoco
             if runner.name in angles and normals_truth is not None:
                 angles[runner.name].add(normal_angles(pred.normals[region],
                                                       normals_truth[region]))
+            if labels_truth is not None:
+                truth_ids = np.asarray(labels_truth, dtype=np.int64)
+                label_counts[runner.name].add(pred.labels[region], truth_ids[region])
         if index in show:
             rows.append(FigureRow(index=index, image=rgb,
                                   truth=np.where(truth > 0, truth, np.nan),
@@ -522,6 +555,10 @@ def evaluate(dataset: Any, runners: Sequence[ModelRunner], protocol: EvalProtoco
         if accumulator is not None and accumulator.count:
             column.normals = accumulator.result()
             column.normal_pixels = accumulator.count
+        confusion = label_counts.get(runner.name)
+        if confusion is not None and confusion.count:
+            column.labels = confusion.result()
+            column.label_pixels = confusion.count
         columns.append(column)
     if median_scaling:
         for name, source in [(MEAN_COLUMN, 'the median true depth of each image everywhere')] \
@@ -554,7 +591,7 @@ def median_ratio(pred: np.ndarray, truth: np.ndarray, scored: np.ndarray) -> flo
 
 
 def _arrow(key: str) -> str:
-    return '↑' if key in HIGHER_IS_BETTER else '↓'
+    return '↑' if key in HIGHER_IS_BETTER or key in dict(LABEL_ROWS) else '↓'
 
 
 def _table_block(title: str, rows: Sequence[Tuple[str, str]], columns: Sequence[ColumnResult],
@@ -573,7 +610,7 @@ def _table_block(title: str, rows: Sequence[Tuple[str, str]], columns: Sequence[
 def format_table(result: EvaluationResult) -> str:
     """Lay the numbers out like the papers' tables: metric rows, one column per method."""
     protocol = result.protocol
-    label_width = max(len(label) for _, label in DEPTH_ROWS + NORMAL_ROWS)
+    label_width = max(len(label) for _, label in DEPTH_ROWS + NORMAL_ROWS + LABEL_ROWS)
     cell_width = max([9] + [len(c.name) for c in result.columns])
     header = ' ' * (label_width + 2) + ' '.join(f'{c.name:>{cell_width}}'
                                                 for c in result.columns)
@@ -593,6 +630,10 @@ def format_table(result: EvaluationResult) -> str:
         pixels = max(c.normal_pixels for c in result.columns)
         lines += _table_block(f'normals (pooled over {pixels} pixels)', NORMAL_ROWS,
                               result.columns, 'normals', label_width, cell_width)
+    if any(c.labels is not None for c in result.columns):
+        pixels = max(c.label_pixels for c in result.columns)
+        lines += _table_block(f'labels (pooled over {pixels} pixels)', LABEL_ROWS,
+                              result.columns, 'labels', label_width, cell_width)
     return '\n'.join(lines) + '\n'
 
 

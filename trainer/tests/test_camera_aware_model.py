@@ -177,3 +177,23 @@ def test_evaluate_scales_depth_as_the_node_does(tmp_path: Path, mode: str) -> No
     runner.spec = dataclasses.replace(runner.spec, metric_scale=None)
     without = runner.predict(rgb).depth
     np.testing.assert_allclose(with_k, without * factor, rtol=1e-6)
+
+
+def test_evaluate_scores_labels_on_generated_scenes(tmp_path: Path) -> None:
+    """A labels model gets the pooled label measures; the confusion matrix counts every pixel."""
+    from ros2_depth_trainer.evaluate import evaluate, format_table, open_dataset
+    from ros2_depth_trainer.protocols import PROTOCOLS
+    from ros2_depth_trainer.synth.writer import generate
+
+    generate(tmp_path / 'data', count=2, seed=3, kind='robot', height=60, width=80, workers=1,
+             progress=False)
+    export_model(tmp_path / 'camera.onnx', variant=CAMERA_VARIANT, seed=0)
+    runner = runner_from_onnx(tmp_path / 'camera.json', num_threads=1)
+    result = evaluate(open_dataset('synthetic', [str(tmp_path / 'data')]), [runner],
+                      PROTOCOLS['full'], train_mean=2.0, progress=False)
+    column = result.columns[1]
+    assert column.label_pixels == 2 * 60 * 80  # generated pixels all carry a label
+    assert set(column.labels) == {'pixel_accuracy', 'mean_class_accuracy', 'mean_iou'}
+    assert all(0.0 <= v <= 1.0 for v in column.labels.values())
+    assert result.columns[0].labels is None  # the Mean baseline has no labels
+    assert 'pixel accuracy' in format_table(result)
