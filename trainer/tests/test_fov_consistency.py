@@ -19,23 +19,25 @@ import pytest
 
 pytest.importorskip('rclpy', reason='the node test needs ROS 2 (rclpy)')
 
+from ros2_depth.backends import create_backend  # noqa: E402
 from ros2_depth.camera_model import PinholeCamera  # noqa: E402
 from ros2_depth.demo.depth_client import (  # noqa: E402
     camera_info_msg, DepthClient, image_msg, isolated_ros_env, start_node_process, stop_process)
 from ros2_depth.model_spec import load_spec  # noqa: E402
+from ros2_depth.pipeline import DepthPipeline  # noqa: E402
 from ros2_depth.resources import default_model_path  # noqa: E402
 from ros2_depth_trainer.synth.fov_views import render_fov_views, scale_agreement  # noqa: E402
 
 FOVS = (45.0, 60.0, 90.0)
 WIDTH, HEIGHT = 640, 480
-KIND, SEED, INDEX = 'robot', 7, 3
+KIND, SEED, INDEX = 'robot', 7, 2
 FRAME = 'camera_optical_frame'
 # Asked of the bundled model: two views' depths at the same rays within 10 % (median ratio), and
 # each view's median prediction/truth ratio within 10 % of the others'.
 TOLERANCE = 0.10
 # What the bundled model does today (docs/evaluation.md, "Metric scale"): its canonical output
 # grows 1.3-1.9 times from the 45 to the 90 degree view where 2.4 times is needed, so its metric
-# depths still disagree (here 0.80-0.84 at the same rays). A regression bound until a model meets
+# depths still disagree (here 0.72-0.83 at the same rays). A regression bound until a model meets
 # TOLERANCE: the views agree within a factor of 1.5.
 MEASURED_BOUND = 1.5
 NOT_YET = ('the bundled model does not yet predict field-of-view-invariant canonical depth '
@@ -57,8 +59,10 @@ def output_camera(msg) -> PinholeCamera:
 @pytest.fixture(scope='module')
 def agreement(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Dict]]:
     """Run the bundled model in depth_node on the three views; compare them."""
-    if load_spec(default_model_path()).metric_scale is None:
+    spec = load_spec(default_model_path())
+    if spec.metric_scale is None:
         pytest.skip('the bundled model has no metric scale')
+    pipeline = DepthPipeline(spec, create_backend('onnxruntime', spec, num_threads=1))
     views = render_fov_views(KIND, SEED, INDEX, FOVS, WIDTH, HEIGHT)
     env = isolated_ros_env(salt=11)
     log = tmp_path_factory.mktemp('fov') / 'depth_node.log'
@@ -69,11 +73,21 @@ def agreement(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Di
         assert client.wait_for_node(), log.read_text()
         for index, fov in enumerate(FOVS):
             rgb, truth, camera = views[fov]
-            stamp = (1_700_000_000 + index, 0)
-            assert client.send_until_complete(
-                image_msg(stamp, FRAME, np.ascontiguousarray(rgb)),
-                camera_info_msg(stamp, FRAME, camera), keys=('depth', 'info')), log.read_text()
-            out = client.received[stamp]
+            expected = pipeline.output_camera(camera)
+            # The node pairs an image with the camera_info that arrived last (issue 11, D7), and
+            # the two topics may arrive in either order: send again (a new stamp) until the
+            # outputs carry this view's intrinsics.
+            for attempt in range(5):
+                stamp = (1_700_000_000 + 10 * index + attempt, 0)
+                assert client.send_until_complete(
+                    image_msg(stamp, FRAME, np.ascontiguousarray(rgb)),
+                    camera_info_msg(stamp, FRAME, camera), keys=('depth', 'info')), \
+                    log.read_text()
+                out = client.received[stamp]
+                if np.isclose(output_camera(out['info']).fx, expected.fx, rtol=1e-9):
+                    break
+            else:
+                pytest.fail(f'the node never paired the {fov} degree view with its camera_info')
             outputs[fov] = (decode_depth(out['depth']), output_camera(out['info']), truth, camera)
     finally:
         client.close()
