@@ -3,7 +3,8 @@ depth_node: camera image in; metric depth, normals, labels and an organized poin
 
 A thin shell over DepthPipeline: topic wiring, parameters and QoS. Images are handed to one worker
 thread through a single slot, so only the newest frame is ever processed; outputs nobody subscribes
-to are not computed.
+to are not computed. Each image is paired with the camera_info of the same stamp (waiting up to
+INFO_WAIT_S for it); a camera whose stamps do not match gets the latest one, with a warning.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros2_depth.backends import BackendError, BACKENDS, create_backend
+from ros2_depth.camera_info_cache import CameraInfoCache, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
 from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
@@ -35,6 +37,11 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 QOS_CHOICES = ('reliable', 'best_effort')
+# How long the worker waits for the camera_info of an image's stamp when it has not arrived yet.
+INFO_WAIT_S = 0.1
+# After this many images in a row without their own camera_info (while others exist), the
+# camera's stamps are taken not to match: stop waiting and pair with the latest camera_info.
+UNMATCHED_LIMIT = 3
 
 # name -> (default, description, extra descriptor fields)
 PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
@@ -140,10 +147,15 @@ class DepthNode(Node):
         self.create_subscription(Image, 'image', self._on_image, in_qos, event_callbacks=events)
 
         self._lock = threading.Condition()
-        self._pending: Optional[Tuple[Image, Optional[CameraInfo]]] = None
-        self._camera_info: Optional[CameraInfo] = None
+        self._pending: Optional[Image] = None
+        self._infos = CameraInfoCache()
+        self._unmatched = 0  # images in a row that found other stamps' camera_info only
+        self._ever_matched = False  # whether this camera's stamps have ever matched
         self._running = True
-        self.stats = {'received': 0, 'processed': 0, 'dropped_stale': 0, 'errors': 0, 'idle': 0}
+        self.stats = {
+            'received': 0, 'processed': 0, 'dropped_stale': 0, 'dropped_no_info': 0, 'errors': 0,
+            'idle': 0,
+        }
         self._inference_ms = 0.0
         self._latency_ms = 0.0
         self._last_error = ''
@@ -154,15 +166,17 @@ class DepthNode(Node):
 
     # Callbacks run on the executor: they only hand messages over.
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
+        with self._lock:
+            self._infos.add(stamp_ns(msg.header), msg)
+            self._lock.notify_all()
 
     def _on_image(self, msg: Image) -> None:
         with self._lock:
             self.stats['received'] += 1
             if self._pending is not None:
                 self.stats['dropped_stale'] += 1
-            self._pending = (msg, self._camera_info)
-            self._lock.notify()
+            self._pending = msg
+            self._lock.notify_all()
 
     def _on_incompatible_qos(self, event: Any) -> None:
         self.get_logger().error(
@@ -179,13 +193,58 @@ class DepthNode(Node):
                     self._lock.wait()
                 if not self._running:
                     return
-                image, info = self._pending
+                image = self._pending
                 self._pending = None
+                had_info = self._infos.latest is not None
+                info, found = self._camera_info_for(image)
+            if found == 'latest':
+                self.get_logger().warning(
+                    f'no camera_info with the stamp of the image at {_stamp(image)}: using the '
+                    'latest one; publish camera_info with the same header as its image',
+                    throttle_duration_sec=10.0,
+                )
+            elif found == 'missing' and had_info:
+                self.stats['dropped_no_info'] += 1
+                self.get_logger().warning(
+                    f'dropped the image at {_stamp(image)}: its camera_info did not arrive within '
+                    f'{INFO_WAIT_S:g} s',
+                    throttle_duration_sec=5.0,
+                )
+                continue
             try:
                 self.process(image, info)
             except Exception as exc:  # keep the worker alive whatever one frame does
                 problem = f'{type(exc).__name__}: {exc}'
                 self._report_error(problem, f'frame at {_stamp(image)} failed: {problem}')
+
+    def _camera_info_for(self, image: Image) -> Tuple[Optional[CameraInfo], str]:
+        """
+        Return (camera_info or None, how it was found); call with the lock held.
+
+        'matched': the camera_info of the image's stamp, waited for up to INFO_WAIT_S.
+        'latest': the camera's stamps do not match (never did, or not for UNMATCHED_LIMIT images
+        in a row, after which the wait is skipped): the camera_info received last.
+        'missing': none yet, or this image's did not arrive in time while the stamps usually
+        match (a lost message): the frame is dropped rather than given other intrinsics.
+        """
+        stamp = stamp_ns(image.header)
+        if self._unmatched < UNMATCHED_LIMIT:
+            self._lock.wait_for(
+                lambda: self._infos.get(stamp) is not None or not self._running,
+                timeout=INFO_WAIT_S,
+            )
+        info = self._infos.get(stamp)
+        if info is not None:
+            self._unmatched = 0
+            self._ever_matched = True
+            return info, 'matched'
+        latest = self._infos.latest
+        if latest is None:
+            return None, 'missing'
+        self._unmatched += 1
+        if self._ever_matched and self._unmatched < UNMATCHED_LIMIT:
+            return None, 'missing'
+        return latest[1], 'latest'
 
     def _report_error(self, problem: str, line: str) -> None:
         """Log a dropped frame: every new problem at once, a repeated one at most every 5 s."""
@@ -277,7 +336,7 @@ class DepthNode(Node):
             name=f'{self.get_name()}: depth inference',
             hardware_id=self.pipeline.backend.describe(),
         )
-        if self._camera_info is None and self.stats['received'] > 0:
+        if self._infos.latest is None and self.stats['received'] > 0:
             status.level, status.message = (
                 DiagnosticStatus.WARN,
                 'images arrive but no camera_info',

@@ -224,18 +224,12 @@ def test_labels_and_metric_scale_over_dds(tiny_camera_model: Path, tmp_path: Pat
         pixels[:, 480:, 2] = 255  # blue -> class 3 on the right
         depths = {}
         for index, focal in enumerate((FX, 2 * FX)):
-            # The node pairs an image with the camera_info that arrived last and the topics may
-            # arrive in either order (issue 11, D7): send again until this focal length is used.
-            for attempt in range(5):
-                stamp = (1_700_000_200 + 10 * index + attempt, 0)
-                info = make_camera_info(stamp, FRAME, WIDTH, HEIGHT, focal, focal, CX, CY)
-                assert client.send_until_complete(make_image(stamp, FRAME, pixels), info), (
-                    log.read_text())
-                out = client.received[stamp]
-                if np.isclose(out['info'].k[0], focal / (2 * WIDTH / 304), rtol=1e-9):
-                    break
-            else:
-                pytest.fail(f'the node never paired the image with focal length {focal}')
+            stamp = (1_700_000_200 + index, 0)
+            info = make_camera_info(stamp, FRAME, WIDTH, HEIGHT, focal, focal, CX, CY)
+            assert client.send_until_complete(make_image(stamp, FRAME, pixels), info), (
+                log.read_text())
+            out = client.received[stamp]
+            assert out['info'].k[0] == pytest.approx(focal / (2 * WIDTH / 304), rel=1e-12)
             for key in ('labels', 'labels_color', 'depth', 'info'):
                 msg = out[key]
                 assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == stamp, key
@@ -261,3 +255,50 @@ def test_labels_and_metric_scale_over_dds(tiny_camera_model: Path, tmp_path: Pat
         code = stop_process(proc)
     assert code == 0, log.read_text()
     assert 'publishing labels/image' in log.read_text()
+
+
+def test_each_image_gets_the_camera_info_of_its_stamp(harness: Harness, node_log: Path) -> None:
+    """
+    Intrinsics change every frame and camera_info arrives after its image.
+
+    Each output's camera_info is that of its own input stamp, never the previous frame's.
+    """
+    pixels = camera_image(3)
+    for index in range(4):
+        focal = 400.0 + 60.0 * index
+        stamp = (1_700_000_400 + index, 0)
+        image = make_image(stamp, FRAME, pixels)
+        info = make_camera_info(stamp, FRAME, WIDTH, HEIGHT, focal, focal, CX, CY)
+        harness.pub_image.publish(image)  # the image first, its camera_info 30 ms later
+        harness.spin_until(lambda: False, 0.03)
+        harness.pub_info.publish(info)
+        assert harness.spin_until(lambda: 'info' in harness.received.get(stamp, {}), 10.0), (
+            node_log.read_text())
+        k = harness.received[stamp]['info'].k
+        assert k[0] == pytest.approx(focal / (2 * WIDTH / 304), rel=1e-12), (index, k[0])
+
+
+def test_unmatched_stamps_fall_back_to_the_latest_camera_info(
+    harness: Harness, node_log: Path
+) -> None:
+    """
+    A camera_info whose stamp never matches its images (the stamps matched before).
+
+    The first images are dropped, taken for lost camera_infos; from the third one on the node
+    takes the stamps not to match and pairs each image with the latest camera_info, warning once.
+    """
+    info = make_camera_info((1_600_000_000, 0), FRAME, WIDTH, HEIGHT, FX, FY, CX, CY)
+    harness.pub_info.publish(info)
+    harness.spin_until(lambda: False, 0.2)
+    stamps = [(1_700_000_500 + index, 0) for index in range(5)]
+    for index, stamp in enumerate(stamps):
+        harness.pub_image.publish(make_image(stamp, FRAME, camera_image(index)))
+        harness.spin_until(lambda: 'info' in harness.received.get(stamp, {}), 1.0)
+    assert harness.spin_until(lambda: all('info' in harness.received.get(s, {})
+                                          for s in stamps[2:]), 10.0), node_log.read_text()
+    assert not any(s in harness.received for s in stamps[:2])
+    log = node_log.read_text().splitlines()
+    dropped = [line for line in log if 'its camera_info did not arrive within' in line]
+    assert len(dropped) == 1 and '1700000500' in dropped[0], dropped  # throttled: once
+    warnings = [line for line in log if 'no camera_info with the stamp of the image' in line]
+    assert len(warnings) == 1 and '1700000502' in warnings[0], warnings
