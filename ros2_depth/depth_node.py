@@ -17,6 +17,7 @@ from typing import Any, Dict, Optional, Tuple
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 import rclpy
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -359,11 +360,13 @@ class DepthNode(Node):
         self.pub_diag.publish(msg)
 
     def destroy_node(self) -> None:
-        """Stop the worker thread, then the node."""
-        with self._lock:
-            self._running = False
-            self._lock.notify()
-        self._worker.join(timeout=5.0)
+        """Stop the worker thread (if the node got as far as starting it), then the node."""
+        lock = getattr(self, '_lock', None)  # absent when the constructor failed early
+        if lock is not None:
+            with lock:
+                self._running = False
+                lock.notify_all()
+            self._worker.join(timeout=5.0)
         super().destroy_node()
 
 
@@ -381,6 +384,11 @@ def main(args: Optional[list] = None) -> int:
         node = DepthNode()
     except (ModelSpecError, BackendError, PipelineError) as exc:
         rclpy.logging.get_logger('depth_node').fatal(str(exc))
+        rclpy.try_shutdown()
+        return 1
+    except (InvalidParameterTypeException, InvalidParameterValueException) as exc:
+        line = f'{exc}; see the parameter table (ros2 param describe, or README.md)'
+        rclpy.logging.get_logger('depth_node').fatal(line.replace('\n', ' '))
         rclpy.try_shutdown()
         return 1
     except (KeyboardInterrupt, Exception):

@@ -20,6 +20,7 @@ from ros_harness import (
     make_camera_info,
     make_image,
     start_depth_node,
+    start_node_process,
     stop_process,
 )
 
@@ -195,6 +196,25 @@ def test_malformed_image_is_reported_and_next_frame_processed(
         node_log.read_text()
     )
     assert bad_stamp not in harness.received and wrong_size_stamp not in harness.received
+
+
+@pytest.mark.parametrize('arguments, words', [
+    (['-p', 'model:=/nonexistent/missing.json'], ['missing.json does not exist']),
+    (['-p', 'num_threads:=abc'], ['num_threads', 'INTEGER']),
+    (['-p', 'num_threads:=-1'], ['num_threads', 'out of range']),
+    (['-p', 'resize_mode:=zoom'], ['resize_mode', 'zoom']),
+])
+def test_startup_failures_are_exactly_one_line(
+    tmp_path: Path, env: Dict[str, str], arguments: list, words: list
+) -> None:
+    """Each startup failure prints one FATAL line naming the problem, no traceback, exit 1."""
+    log = tmp_path / 'log.txt'
+    proc = start_node_process(log, env, '/cam', arguments)
+    assert proc.wait(timeout=30) == 1
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith('[FATAL]'), lines
+    for word in words:
+        assert word in lines[0], lines
 
 
 def test_missing_model_exits_with_one_clear_line(tmp_path: Path, env: Dict[str, str]) -> None:
