@@ -248,7 +248,12 @@ class DepthNode(Node):
         return latest[1], 'latest'
 
     def _report_error(self, problem: str, line: str) -> None:
-        """Log a dropped frame: every new problem at once, a repeated one at most every 5 s."""
+        """
+        Log a dropped frame: every new problem at once, a repeated one at most every 5 s.
+
+        A problem is new after a good frame too (``process`` clears it), and /diagnostics shows
+        it only until then.
+        """
         self.stats['errors'] += 1
         now = time.monotonic()
         if problem != self._last_error or now - self._last_error_time > 5.0:
@@ -327,6 +332,7 @@ class DepthNode(Node):
                 )
             self._inference_ms = result.timings_ms['inference']
         self.stats['processed'] += 1
+        self._last_error = ''  # a good frame ends the error state: the next error is news again
         now = self.get_clock().now().nanoseconds
         stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
         self._latency_ms = (now - stamp) / 1e6

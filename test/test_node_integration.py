@@ -322,3 +322,37 @@ def test_unmatched_stamps_fall_back_to_the_latest_camera_info(
     assert len(dropped) == 1 and '1700000500' in dropped[0], dropped  # throttled: once
     warnings = [line for line in log if 'no camera_info with the stamp of the image' in line]
     assert len(warnings) == 1 and '1700000502' in warnings[0], warnings
+
+
+def test_errors_end_with_the_next_good_frame(harness: Harness, node_log: Path) -> None:
+    """
+    After a good frame, /diagnostics is OK again and the same bad input is logged again.
+
+    A bad frame, a good one, the same bad one: two error lines, and the status that follows
+    the good frame says OK.
+    """
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    statuses = []
+    harness.node.create_subscription(
+        DiagnosticArray, '/diagnostics', lambda msg: statuses.extend(msg.status), 10)
+    info_args = (FRAME, WIDTH, HEIGHT, FX, FY, CX, CY)
+    bad_stamps = [(1_700_000_600, 0), (1_700_000_602, 0)]
+
+    def send_bad(stamp):
+        bad = make_image(stamp, FRAME, camera_image(1))
+        bad.step = 100
+        harness.send(bad, make_camera_info(stamp, *info_args))
+        harness.spin_until(lambda: f'{stamp[0]}.000000000' in node_log.read_text(), 10.0)
+
+    send_bad(bad_stamps[0])
+    good = (1_700_000_601, 0)
+    assert harness.send_until_complete(make_image(good, FRAME, camera_image(2)),
+                                       make_camera_info(good, *info_args)), node_log.read_text()
+    statuses.clear()
+    assert harness.spin_until(lambda: len(statuses) > 0, 5.0)
+    assert statuses[-1].level == DiagnosticStatus.OK, statuses[-1].message
+    send_bad(bad_stamps[1])
+    errors = [line for line in node_log.read_text().splitlines()
+              if 'step 100 is smaller than' in line and '17000006' in line]
+    assert len(errors) == 2, errors
