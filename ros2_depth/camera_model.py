@@ -117,20 +117,32 @@ def camera_from_info(info: Any) -> PinholeCamera:
     """
     Return the intrinsics of the (rectified) image described by a sensor_msgs/CameraInfo.
 
-    Uses the projection matrix P, which describes the rectified image, and falls back to K when P
-    is all zeros (an uncalibrated driver). Binning and region of interest are applied, so the
-    result describes the image as published.
+    Uses the projection matrix P, which describes the rectified image, and K only when P is all
+    zeros (an uncalibrated driver); a P or K with non-positive or non-finite focal lengths, or a
+    non-finite principal point, is an error naming the matrix, never silently replaced. Binning
+    and region of interest are applied (an ROI outside the sensor is an error), so the result
+    describes the image as published.
     """
     p = _matrix(info.p, 3, 4, 'P')
     k = _matrix(info.k, 3, 3, 'K')
-    if p[0, 0] > 0 and p[1, 1] > 0:
-        fx, fy, cx, cy = p[0, 0], p[1, 1], p[0, 2], p[1, 2]
-    elif k[0, 0] > 0 and k[1, 1] > 0:
-        fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+    if np.any(p != 0):
+        name, (fx, fy, cx, cy) = 'P', (p[0, 0], p[1, 1], p[0, 2], p[1, 2])
+    elif np.any(k != 0):
+        name, (fx, fy, cx, cy) = 'K', (k[0, 0], k[1, 1], k[0, 2], k[1, 2])
     else:
         raise CameraInfoError(
             'camera_info has neither P nor K set (all zeros): the camera is not '
             'calibrated; calibrate it (camera_calibration) or publish its intrinsics'
+        )
+    if not (np.isfinite([fx, fy]).all() and fx > 0 and fy > 0):
+        raise CameraInfoError(
+            f'camera_info {name} has focal lengths fx={fx} fy={fy}; they must be positive and '
+            'finite: publish the calibrated intrinsics'
+        )
+    if not np.isfinite([cx, cy]).all():
+        raise CameraInfoError(
+            f'camera_info {name} has principal point cx={cx} cy={cy}; it must be finite: '
+            'publish the calibrated intrinsics'
         )
     width, height = int(info.width), int(info.height)
     bin_x, bin_y = max(int(info.binning_x), 1), max(int(info.binning_y), 1)
@@ -143,6 +155,11 @@ def camera_from_info(info: Any) -> PinholeCamera:
     )
     if roi_w == 0 or roi_h == 0:
         x_off, y_off, roi_w, roi_h = 0, 0, width, height
+    elif x_off + roi_w > width or y_off + roi_h > height:
+        raise CameraInfoError(
+            f'camera_info ROI {roi_w}x{roi_h} at ({x_off}, {y_off}) lies outside the '
+            f'{width}x{height} sensor: fix the ROI, or the width and height, the driver publishes'
+        )
     full = PinholeCamera(width=width, height=height, fx=fx, fy=fy, cx=cx, cy=cy)
     # A binned pixel averages bin x bin sensor pixels: its centre lies half a pixel in from their
     # corner.

@@ -239,6 +239,35 @@ def test_camera_from_info_without_calibration_raises() -> None:
     assert 'P' in str(err.value) and 'K' in str(err.value) and 'calibrat' in str(err.value)
 
 
+@pytest.mark.parametrize('matrix, index, value, words', [
+    ('p', 0, float('nan'), ['P', 'fx=nan', 'positive and finite']),
+    ('p', 5, -500.0, ['P', 'fy=-500.0', 'positive and finite']),
+    ('p', 2, float('nan'), ['P', 'principal point', 'cx=nan']),
+    ('p', 0, 0.0, ['P', 'fx=0.0']),  # P set but broken: no silent fall-back to K
+    ('k', 0, float('inf'), ['K', 'fx=inf']),
+])
+def test_camera_from_info_names_the_bad_value(
+    calibrated_info: CameraInfo, matrix: str, index: int, value: float, words: list
+) -> None:
+    if matrix == 'k':
+        calibrated_info.p = [0.0] * 12  # K is used only when P is all zeros
+    values = list(getattr(calibrated_info, matrix))
+    values[index] = value
+    setattr(calibrated_info, matrix, values)
+    with pytest.raises(CameraInfoError) as err:
+        camera_from_info(calibrated_info)
+    for word in words:
+        assert word in str(err.value), str(err.value)
+    assert 'all zeros' not in str(err.value)
+
+
+def test_camera_from_info_rejects_an_roi_outside_the_sensor(calibrated_info: CameraInfo) -> None:
+    calibrated_info.roi.x_offset, calibrated_info.roi.width = 400, 320
+    calibrated_info.roi.y_offset, calibrated_info.roi.height = 0, 240
+    with pytest.raises(CameraInfoError, match=r'ROI 320x240 at \(400, 0\) lies outside'):
+        camera_from_info(calibrated_info)
+
+
 def test_camera_from_info_wrong_matrix_size_raises() -> None:
     roi = SimpleNamespace(x_offset=0, y_offset=0, width=0, height=0)
     info = SimpleNamespace(p=[1.0] * 11, k=[1.0] * 9, width=640, height=480, binning_x=0,
