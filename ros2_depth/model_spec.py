@@ -357,7 +357,7 @@ def _metric_scale(raw: Any, where: str) -> Optional[MetricScale]:
 
 
 def load_spec(path: Path, verify_hash: bool = True) -> ModelSpec:
-    """Read and validate a sidecar; with verify_hash, check the ONNX file's SHA-256 against it."""
+    """Read and validate a sidecar; with verify_hash, require and check the ONNX file's SHA-256."""
     path = Path(path)
     if path.suffix == '.onnx':
         path = path.with_suffix('.json')
@@ -375,7 +375,14 @@ def load_spec(path: Path, verify_hash: bool = True) -> ModelSpec:
     spec = spec_from_dict(data, path.resolve())
     if not spec.onnx_path.is_file():
         raise ModelSpecError(f'{path}: its model file {spec.onnx_path} does not exist')
-    if verify_hash and spec.onnx_sha256:
+    if verify_hash and not spec.onnx_sha256:
+        raise ModelSpecError(
+            f'{path}: has no onnx_sha256, so {spec.onnx_path.name} cannot be checked against it '
+            '(another network with the same inputs and outputs would load silently); re-export '
+            'the model with "ros2-depth-train export", or write the file\'s sha256sum into '
+            'the sidecar'
+        )
+    if verify_hash:
         actual = file_sha256(spec.onnx_path)
         if actual != spec.onnx_sha256:
             raise ModelSpecError(

@@ -250,12 +250,14 @@ def test_hash_mismatch_raises_naming_the_onnx_file(model_copy: Path) -> None:
     assert load_spec(model_copy, verify_hash=False).onnx_sha256 == expected
 
 
-def test_sidecar_without_hash_skips_the_check(model_copy: Path,
-                                              sidecar_data: Dict[str, Any]) -> None:
+def test_sidecar_without_hash_is_refused(model_copy: Path, sidecar_data: Dict[str, Any]) -> None:
+    """Without a hash any network of the same signature would load: the runtime refuses it."""
     write_modified(model_copy, sidecar_data, put('', 'onnx_sha256'))
     with open(model_copy.with_suffix('.onnx'), 'ab') as stream:
         stream.write(b'\0')
-    assert load_spec(model_copy).onnx_sha256 == ''
+    with pytest.raises(ModelSpecError, match='has no onnx_sha256.*re-export'):
+        load_spec(model_copy)
+    assert load_spec(model_copy, verify_hash=False).onnx_sha256 == ''
 
 
 def test_spec_from_dict_defaults(sidecar_data: Dict[str, Any]) -> None:
