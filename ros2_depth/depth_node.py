@@ -79,6 +79,15 @@ PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
         'Reliability of the outputs: "reliable" (RViz default for images) or "best_effort".',
         {'read_only': True},
     ),
+    'max_image_pixels': (
+        25_000_000,
+        'Largest input image (width x height) the node processes; larger ones are dropped with '
+        'one error line, so a wrong driver setting cannot take the memory (default: 25 MP).',
+        {
+            'read_only': True,
+            'integer_range': [IntegerRange(from_value=1, to_value=1_000_000_000, step=1)],
+        },
+    ),
 }
 
 
@@ -114,6 +123,7 @@ class DepthNode(Node):
                     f'parameter {name} must be one of {choices}, got "{param[name]}"'
                 )
 
+        self._max_pixels = int(param['max_image_pixels'])
         model_path = Path(param['model']) if param['model'] else default_model_path()
         self.spec = load_spec(model_path)
         backend = create_backend(param['backend'], self.spec, num_threads=param['num_threads'])
@@ -264,6 +274,14 @@ class DepthNode(Node):
     def process(self, image: Image, info: Optional[CameraInfo]) -> bool:
         """Compute and publish each subscribed output; return whether anything was published."""
         log = self.get_logger()
+        if image.width * image.height > self._max_pixels:
+            problem = (
+                f'image is {image.width}x{image.height}, more than max_image_pixels '
+                f'({self._max_pixels}); publish a smaller image (binning, a lower driver '
+                'resolution) or raise max_image_pixels'
+            )
+            self._report_error(problem, f'dropped image at {_stamp(image)}: {problem}')
+            return False
         if info is None:
             log.warning(
                 'no camera_info received yet: depth needs the camera intrinsics; publish '

@@ -356,3 +356,32 @@ def test_errors_end_with_the_next_good_frame(harness: Harness, node_log: Path) -
     errors = [line for line in node_log.read_text().splitlines()
               if 'step 100 is smaller than' in line and '17000006' in line]
     assert len(errors) == 2, errors
+
+
+def test_images_above_the_size_limit_are_dropped(tmp_path: Path, tiny_model: Path) -> None:
+    """With max_image_pixels below 640x480, such a frame gets one error line and no output."""
+    env = isolated_ros_env(salt=5)
+    log = tmp_path / 'limit.log'
+    proc = start_depth_node(tiny_model, log, env, '-p', 'max_image_pixels:=300000')
+    client = Harness(env, namespace='/cam')
+    try:
+        assert client.wait_for_node(), log.read_text()
+        big = (1_700_000_700, 0)
+        for _ in range(10):  # again until it is seen: the first message may precede discovery
+            client.send(make_image(big, FRAME, camera_image(1)),
+                        make_camera_info(big, FRAME, WIDTH, HEIGHT, FX, FY, CX, CY))
+            if client.spin_until(lambda: 'max_image_pixels' in log.read_text(), 1.0):
+                break
+        small = (1_700_000_701, 0)
+        pixels = np.ascontiguousarray(camera_image(2)[:240, :320])
+        assert client.send_until_complete(
+            make_image(small, FRAME, pixels),
+            make_camera_info(small, FRAME, 320, 240, FX / 2, FY / 2, 159.5, 119.5)), (
+            log.read_text())
+    finally:
+        client.close()
+        code = stop_process(proc)
+    assert code == 0, log.read_text()
+    lines = [line for line in log.read_text().splitlines() if 'max_image_pixels' in line]
+    assert len(lines) == 1 and '640x480' in lines[0] and '1700000700' in lines[0], lines
+    assert big not in client.received
