@@ -33,9 +33,9 @@ from ros2_depth.ros_messages import camera_info_message, cloud_message, image_me
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 try:  # Iron and newer
-    from rclpy.event_handler import SubscriptionEventCallbacks
+    from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 except ImportError:  # Humble
-    from rclpy.qos_event import SubscriptionEventCallbacks
+    from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
 
 QOS_CHOICES = ('reliable', 'best_effort')
 # How long the worker waits for the camera_info of an image's stamp when it has not arrived yet.
@@ -135,15 +135,23 @@ class DepthNode(Node):
                 f'model {self.spec.name} has untrained weights: its depth is not meaningful'
             )
 
+        self._qos = {'in': param['input_qos'], 'out': param['output_qos']}
+        self._qos_problems: Dict[str, str] = {}  # topic -> what is incompatible there
         out_qos = _qos(param['output_qos'], 1)
-        self.pub_depth = self.create_publisher(Image, 'depth/image', out_qos)
-        self.pub_info = self.create_publisher(CameraInfo, 'depth/camera_info', out_qos)
-        self.pub_normals = self.create_publisher(Image, 'normals/image', out_qos)
-        self.pub_points = self.create_publisher(PointCloud2, 'points', out_qos)
+
+        def publisher(msg_type: Any, topic: str) -> Any:
+            events = PublisherEventCallbacks(
+                incompatible_qos=lambda event: self._on_incompatible_qos(topic, 'out', event))
+            return self.create_publisher(msg_type, topic, out_qos, event_callbacks=events)
+
+        self.pub_depth = publisher(Image, 'depth/image')
+        self.pub_info = publisher(CameraInfo, 'depth/camera_info')
+        self.pub_normals = publisher(Image, 'normals/image')
+        self.pub_points = publisher(PointCloud2, 'points')
         self.pub_labels = self.pub_labels_color = None
         if self.pipeline.has_labels:
-            self.pub_labels = self.create_publisher(Image, 'labels/image', out_qos)
-            self.pub_labels_color = self.create_publisher(Image, 'labels/color', out_qos)
+            self.pub_labels = publisher(Image, 'labels/image')
+            self.pub_labels_color = publisher(Image, 'labels/color')
             self._palette = label_palette(self.spec)
             classes = self.spec.output('labels').channels
             log.info(f'model predicts {classes} classes: publishing labels/image '
@@ -151,11 +159,13 @@ class DepthNode(Node):
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
 
         in_qos = _qos(param['input_qos'], 1)
-        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos)
-        self.create_subscription(
-            CameraInfo, 'camera_info', self._on_camera_info, in_qos, event_callbacks=events
-        )
-        self.create_subscription(Image, 'image', self._on_image, in_qos, event_callbacks=events)
+        for msg_type, topic, callback in (
+            (CameraInfo, 'camera_info', self._on_camera_info),
+            (Image, 'image', self._on_image),
+        ):
+            events = SubscriptionEventCallbacks(
+                incompatible_qos=lambda event, t=topic: self._on_incompatible_qos(t, 'in', event))
+            self.create_subscription(msg_type, topic, callback, in_qos, event_callbacks=events)
 
         self._lock = threading.Condition()
         self._pending: Optional[Image] = None
@@ -189,13 +199,24 @@ class DepthNode(Node):
             self._pending = msg
             self._lock.notify_all()
 
-    def _on_incompatible_qos(self, event: Any) -> None:
-        self.get_logger().error(
-            'a publisher to this node offers an incompatible QoS '
-            f'(policy id {event.last_policy_kind}); if the camera publishes best effort, '
-            'start the node with input_qos:=best_effort',
-            throttle_duration_sec=10.0,
-        )
+    def _on_incompatible_qos(self, topic: str, direction: str, event: Any) -> None:
+        """Log and remember (for /diagnostics) a peer whose QoS cannot connect on ``topic``."""
+        kind = getattr(event.last_policy_kind, 'name', event.last_policy_kind)
+        if direction == 'in':
+            problem = (
+                f'{topic}: a publisher offers a QoS this {self._qos["in"]} subscription cannot '
+                f'take (policy {kind}); if the camera publishes best effort, start the node '
+                'with input_qos:=best_effort'
+            )
+        else:
+            problem = (
+                f'{topic}: a subscriber asks for a QoS this {self._qos["out"]} publisher cannot '
+                f'give (policy {kind}); reliable subscribers (RViz, most nodes) need '
+                'output_qos:=reliable'
+            )
+        if self._qos_problems.get(topic) != problem:  # once per topic and problem
+            self.get_logger().error(problem)
+        self._qos_problems[topic] = problem
 
     def _work(self) -> None:
         while True:
@@ -361,7 +382,10 @@ class DepthNode(Node):
             name=f'{self.get_name()}: depth inference',
             hardware_id=self.pipeline.backend.describe(),
         )
-        if self._infos.latest is None and self.stats['received'] > 0:
+        if self._qos_problems:
+            status.level = DiagnosticStatus.WARN
+            status.message = 'incompatible QoS on ' + ', '.join(sorted(self._qos_problems))
+        elif self._infos.latest is None and self.stats['received'] > 0:
             status.level, status.message = (
                 DiagnosticStatus.WARN,
                 'images arrive but no camera_info',

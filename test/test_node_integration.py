@@ -385,3 +385,32 @@ def test_images_above_the_size_limit_are_dropped(tmp_path: Path, tiny_model: Pat
     lines = [line for line in log.read_text().splitlines() if 'max_image_pixels' in line]
     assert len(lines) == 1 and '640x480' in lines[0] and '1700000700' in lines[0], lines
     assert big not in client.received
+
+
+@pytest.mark.parametrize('node_qos, client_qos, topic', [
+    ('output_qos:=best_effort', 'reliable', 'depth/image'),  # reliable readers, best-effort node
+    ('input_qos:=reliable', 'best_effort', 'image'),  # a best-effort camera, a reliable node
+])
+def test_incompatible_qos_shows_in_diagnostics(tmp_path: Path, tiny_model: Path, node_qos: str,
+                                               client_qos: str, topic: str) -> None:
+    """A peer that cannot connect turns /diagnostics to WARN naming the topic, and one log line."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    env = isolated_ros_env(salt=9)
+    log = tmp_path / 'qos.log'
+    proc = start_depth_node(tiny_model, log, env, '-p', node_qos)
+    client = Harness(env, namespace='/cam', reliability=client_qos)
+    statuses = []
+    client.node.create_subscription(DiagnosticArray, '/diagnostics',
+                                    lambda msg: statuses.extend(msg.status), 10)
+    try:
+        assert client.spin_until(
+            lambda: any(s.level == DiagnosticStatus.WARN and topic in s.message.split(' on ')[-1]
+                        .split(', ') for s in statuses), 15.0), (statuses, log.read_text())
+    finally:
+        client.close()
+        code = stop_process(proc)
+    assert code == 0, log.read_text()
+    errors = [line for line in log.read_text().splitlines() if 'QoS' in line and '[ERROR]' in line]
+    mine = [line for line in errors if f']: {topic}: a ' in line]
+    assert len(mine) == 1, errors  # named, and logged once however often peers retry
