@@ -326,7 +326,13 @@ class DepthNode(Node):
         try:
             pixels = image_to_numpy(image)
             camera = camera_from_info(info)
-            if info.header.frame_id != image.header.frame_id:
+            if not image.header.frame_id:
+                log.warning(
+                    f'image at {_stamp(image)} has an empty frame_id: its outputs cannot be '
+                    'placed in TF or shown in RViz; give the camera driver its optical frame',
+                    throttle_duration_sec=30.0,
+                )
+            elif info.header.frame_id != image.header.frame_id:
                 log.warning(
                     f'camera_info frame "{info.header.frame_id}" differs from image frame '
                     f'"{image.header.frame_id}"; outputs use the image frame',

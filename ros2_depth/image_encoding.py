@@ -77,10 +77,10 @@ def image_to_numpy(msg: Any) -> np.ndarray:
             f'{dtype.itemsize} byte(s) = {row_bytes} for encoding {msg.encoding}'
         )
     buffer = np.frombuffer(msg.data, dtype=np.uint8)
-    if buffer.size < step * height:
+    if buffer.size != step * height:  # sensor_msgs/Image: data is exactly step x height bytes
         raise ImageEncodingError(
             f'image data holds {buffer.size} bytes but {width}x{height} {msg.encoding} '
-            f'with step {step} needs {step * height}'
+            f'with step {step} needs exactly {step * height}'
         )
     if dtype.itemsize > 1:
         dtype = dtype.newbyteorder('>' if msg.is_bigendian else '<')

@@ -26,6 +26,7 @@ from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera, resize_map
 from ros2_depth.model_spec import input_focal_px, ModelSpec
 
 RESIZE_MODES = ('crop', 'stretch')
+MIN_IMAGE_SIDE = 16  # pixels: below this an image is no camera picture (a driver fault)
 
 # Encodings the pipeline accepts as colour input -> (channel order, channels to keep).
 _COLOR_ENCODINGS = {
@@ -175,6 +176,12 @@ class DepthPipeline:
                 f'image is {image.shape[1]}x{image.shape[0]} but its camera_info describes '
                 f'{camera.width}x{camera.height}; publish a camera_info that matches the '
                 'image (same resolution, binning and ROI)'
+            )
+        if min(camera.width, camera.height) < MIN_IMAGE_SIDE:
+            raise PipelineError(
+                f'image is {camera.width}x{camera.height}: too small for depth (at least '
+                f'{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels); check the resolution the camera '
+                'driver publishes'
             )
         start = time.perf_counter()
         tensor = self.preprocess(image, encoding)

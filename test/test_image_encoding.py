@@ -265,6 +265,13 @@ def test_data_too_short_raises() -> None:
     assert '63' in text and '64' in text, text
 
 
+def test_data_longer_than_step_times_height_raises() -> None:
+    """Extra bytes mean the size fields are wrong: not read as if the first rows were right."""
+    msg = raw_image(4, 4, '32FC1', 16, bytes(16 * 4 + 16))
+    with pytest.raises(ImageEncodingError, match='holds 80 bytes.*needs exactly 64'):
+        image_to_numpy(msg)
+
+
 def test_empty_data_raises() -> None:
     msg = raw_image(3, 3, 'mono8', 3, b'')
     with pytest.raises(ImageEncodingError, match='holds 0 bytes'):

@@ -414,3 +414,14 @@ def test_incompatible_qos_shows_in_diagnostics(tmp_path: Path, tiny_model: Path,
     errors = [line for line in log.read_text().splitlines() if 'QoS' in line and '[ERROR]' in line]
     mine = [line for line in errors if f']: {topic}: a ' in line]
     assert len(mine) == 1, errors  # named, and logged once however often peers retry
+
+
+def test_empty_frame_id_is_warned_about(harness: Harness, node_log: Path) -> None:
+    """An image without frame_id is still processed, with one warning naming the problem."""
+    stamp = (1_700_000_800, 0)
+    image = make_image(stamp, '', camera_image(4))
+    info = make_camera_info(stamp, '', WIDTH, HEIGHT, FX, FY, CX, CY)
+    assert harness.send_until_complete(image, info), node_log.read_text()
+    assert harness.received[stamp]['depth'].header.frame_id == ''
+    lines = [line for line in node_log.read_text().splitlines() if 'empty frame_id' in line]
+    assert len(lines) == 1 and '1700000800' in lines[0], lines

@@ -484,3 +484,16 @@ def test_label_palette_uses_the_sidecar_colours(camera_spec: ModelSpec, spec: Mo
     # A model without labels still gets a usable table.
     fallback = label_palette(spec)
     assert (fallback[0] == 0).all() and len({tuple(c) for c in fallback[1:40]}) == 39
+
+
+@pytest.mark.parametrize('size', [(1, 1), (15, 480), (640, 15)])
+def test_run_refuses_images_too_small_to_be_a_camera_picture(pipeline: DepthPipeline,
+                                                             size: Tuple[int, int]) -> None:
+    width, height = size
+    image = np.zeros((height, width, 3), np.uint8)
+    camera = PinholeCamera(width, height, 500.0, 500.0, (width - 1) / 2, (height - 1) / 2)
+    with pytest.raises(PipelineError, match=f'image is {width}x{height}: too small'):
+        pipeline.run(image, 'rgb8', camera)
+    smallest = np.zeros((16, 16, 3), np.uint8)
+    result = pipeline.run(smallest, 'rgb8', PinholeCamera(16, 16, 20.0, 20.0, 7.5, 7.5))
+    assert result.depth.shape == (109, 147)
