@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny ONNX model and the data folder beside the checkout."""
+"""Shared fixtures: a tiny ONNX model and the real camera data in test/data."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tiny_model import build_tiny_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / 'shared' / 'data'
+TEST_DATA = REPO / 'test' / 'data'  # real camera data, copied in with its licences
 
 
 @pytest.fixture(scope='session')
@@ -23,13 +23,10 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope='session')
 def shared_data() -> Path:
-    """Return the shared/ data folder beside the checkout (a real RGB-D frame and calibration)."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(
-            f'{SHARED_DATA} is missing: '
-            'tests read real camera data from shared/data beside the repo'
-        )
-    return SHARED_DATA
+    """Return the repository's test data folder (a real RGB-D frame and a calibration)."""
+    if not TEST_DATA.is_dir():
+        pytest.fail(f'{TEST_DATA} is missing: the tests read real camera data from it')
+    return TEST_DATA
 
 
 @pytest.fixture(scope='session')

@@ -11,7 +11,7 @@ from ros2_depth.camera_model import PinholeCamera
 from ros2_depth.geometry import backproject
 from ros2_depth_trainer.data.normals import depth_jumps, normals_from_depth, smallest_eigen
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / 'shared' / 'data'
+TEST_DATA = Path(__file__).resolve().parents[2] / 'test' / 'data'  # copied in, with licences
 TUM_CAMERA = PinholeCamera(640, 480, 525.0, 525.0, 319.5, 239.5)
 # NYU Depth v2's colour camera at 320x240 (fx != fy, principal point off centre).
 NYU_CAMERA = PinholeCamera(320, 240, 259.429, 259.735, 162.541, 126.618)
@@ -21,10 +21,9 @@ TOWARDS = np.array([0.0, 0.0, -1.0])  # the normal of a fronto-parallel surface
 @pytest.fixture(scope='module')
 def tum_depth() -> np.ndarray:
     """Return the TUM depth frame in metres (float32), NaN where the sensor gave no depth."""
-    path = SHARED_DATA / 'tum_rgbd_frame' / 'TUM_depth.png'
+    path = TEST_DATA / 'tum_rgbd_frame' / 'TUM_depth.png'
     if not path.is_file():
-        pytest.fail(f'{path} is missing: tests read real camera data from shared/data beside '
-                    'the repo')
+        pytest.fail(f'{path} is missing: the tests read real camera data from test/data')
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     assert raw is not None and raw.dtype == np.uint16 and raw.shape == (480, 640)
     depth = raw.astype(np.float32) / 5000.0
