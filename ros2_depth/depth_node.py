@@ -227,7 +227,6 @@ class DepthNode(Node):
                     return
                 image = self._pending
                 self._pending = None
-                had_info = self._infos.latest is not None
                 info, found = self._camera_info_for(image)
             if found == 'latest':
                 self.get_logger().warning(
@@ -235,7 +234,7 @@ class DepthNode(Node):
                     'latest one; publish camera_info with the same header as its image',
                     throttle_duration_sec=10.0,
                 )
-            elif found == 'missing' and had_info:
+            elif found == 'missing':
                 self.stats['dropped_no_info'] += 1
                 self.get_logger().warning(
                     f'dropped the image at {_stamp(image)}: its camera_info did not arrive within '
@@ -256,8 +255,9 @@ class DepthNode(Node):
         'matched': the camera_info of the image's stamp, waited for up to INFO_WAIT_S.
         'latest': the camera's stamps do not match (never did, or not for UNMATCHED_LIMIT images
         in a row, after which the wait is skipped): the camera_info received last.
-        'missing': none yet, or this image's did not arrive in time while the stamps usually
-        match (a lost message): the frame is dropped rather than given other intrinsics.
+        'missing': this image's did not arrive in time while the stamps usually match (a lost
+        message): the frame is dropped rather than given other intrinsics.
+        'none': no camera_info has arrived at all yet.
         """
         stamp = stamp_ns(image.header)
         if self._unmatched < UNMATCHED_LIMIT:
@@ -272,7 +272,7 @@ class DepthNode(Node):
             return info, 'matched'
         latest = self._infos.latest
         if latest is None:
-            return None, 'missing'
+            return None, 'none'
         self._unmatched += 1
         if self._ever_matched and self._unmatched < UNMATCHED_LIMIT:
             return None, 'missing'
