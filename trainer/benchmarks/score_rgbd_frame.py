@@ -31,6 +31,7 @@ from ros2_depth.metrics import depth_metrics
 from ros2_depth.model_spec import load_spec
 from ros2_depth.pipeline import DepthPipeline
 from ros2_depth.resources import default_model_path
+from ros2_depth_trainer.evaluate import median_ratio
 from ros2_depth_trainer.figures import depth_figure, FigureRow
 
 ROWS = ('delta1', 'delta2', 'delta3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log', 'sc_inv')
@@ -39,8 +40,9 @@ ROWS = ('delta1', 'delta2', 'delta3', 'abs_rel', 'sq_rel', 'rmse', 'rmse_log', '
 def score(pred: np.ndarray, truth: np.ndarray, low: float, high: float) -> Dict[str, float]:
     """Return the depth metrics and the median truth/prediction ratio over the scored pixels."""
     metrics = depth_metrics(pred, truth, None, low, high)
-    valid = np.isfinite(pred) & np.isfinite(truth) & (truth > low) & (truth < high)
-    metrics['median_ratio'] = float(np.median(truth[valid] / pred[valid]))
+    with np.errstate(invalid='ignore'):
+        scored = np.isfinite(truth) & (truth > low) & (truth < high)
+    metrics['median_ratio'] = median_ratio(pred, truth, scored)
     return metrics
 
 
