@@ -22,7 +22,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope='session')
-def shared_data() -> Path:
+def camera_data() -> Path:
     """Return the repository's test data folder (a real RGB-D frame and a calibration)."""
     if not TEST_DATA.is_dir():
         pytest.fail(f'{TEST_DATA} is missing: the tests read real camera data from it')

@@ -21,9 +21,9 @@ import yaml
 
 
 @pytest.fixture(scope='module')
-def calibration(shared_data: Path) -> dict:
+def calibration(camera_data: Path) -> dict:
     """Return the camera_info YAML of a real calibrated camera (camera_calibration's format)."""
-    return yaml.safe_load((shared_data / 'camera_info' / 'test_calibration.yaml').read_text())
+    return yaml.safe_load((camera_data / 'camera_info' / 'test_calibration.yaml').read_text())
 
 
 @pytest.fixture

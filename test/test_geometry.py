@@ -23,9 +23,9 @@ TOWARDS = np.array([0.0, 0.0, -1.0])  # the normal of a fronto-parallel surface
 
 
 @pytest.fixture(scope='module')
-def tum_depth(shared_data: Path) -> np.ndarray:
+def tum_depth(camera_data: Path) -> np.ndarray:
     """Return the TUM depth frame in metres (float32), NaN where the sensor gave no depth."""
-    raw = cv2.imread(str(shared_data / 'tum_rgbd_frame' / 'TUM_depth.png'), cv2.IMREAD_UNCHANGED)
+    raw = cv2.imread(str(camera_data / 'tum_rgbd_frame' / 'TUM_depth.png'), cv2.IMREAD_UNCHANGED)
     assert raw is not None and raw.dtype == np.uint16 and raw.shape == (480, 640)
     depth = raw.astype(np.float32) / 5000.0
     depth[raw == 0] = np.nan

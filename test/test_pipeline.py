@@ -42,9 +42,9 @@ def pipeline(spec: ModelSpec, backend) -> DepthPipeline:
 
 
 @pytest.fixture(scope='module')
-def tum_rgb(shared_data: Path) -> np.ndarray:
+def tum_rgb(camera_data: Path) -> np.ndarray:
     """Return the real TUM colour frame as RGB."""
-    bgr = cv2.imread(str(shared_data / 'tum_rgbd_frame' / 'TUM_color.png'), cv2.IMREAD_COLOR)
+    bgr = cv2.imread(str(camera_data / 'tum_rgbd_frame' / 'TUM_color.png'), cv2.IMREAD_COLOR)
     assert bgr is not None and bgr.shape == (480, 640, 3)
     return np.ascontiguousarray(bgr[..., ::-1])
 
