@@ -71,6 +71,9 @@ def init_distributed(device_type: str, info: Optional[DistInfo] = None) -> DistI
 def shutdown_distributed() -> None:
     """Leave the process group, if this process joined one."""
     if dist.is_available() and dist.is_initialized():
+        # Every process reaches the teardown before any closes its connections: a gloo peer that
+        # goes away while another still talks to it can abort that one.
+        dist.barrier()
         dist.destroy_process_group()
 
 
