@@ -63,8 +63,10 @@ PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
         {'read_only': True, 'integer_range': [IntegerRange(from_value=0, to_value=256, step=1)]},
     ),
     'resize_mode': (
-        'crop',
-        'How the image is fitted to the network input: "crop" cuts the longer side to '
+        'canonical',
+        'How the image is fitted to the network input: "canonical" scales it to the '
+        "model's canonical focal length and cuts the input from its centre (padding a narrow "
+        'camera; a model without a metric scale is cropped), "crop" cuts the longer side to '
         'the network aspect ratio, "stretch" resizes the whole image.',
         {'read_only': True},
     ),

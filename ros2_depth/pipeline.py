@@ -1,14 +1,20 @@
 """
 From a camera image to metric depth and normals with exact intrinsics (numpy + OpenCV, no ROS).
 
-The camera image is centre-cropped to the network's aspect ratio (or stretched, if asked) and
-resized to the network input; the network's output grid maps back onto that input through the
-affine map in the model's sidecar. Composing the two gives the intrinsics of every output image
-exactly.
+The camera image is fitted to the network input in one of three ways: 'canonical' scales it so
+that its focal length becomes the model's canonical one and cuts the network input from its
+centre (padding with the border pixels where the camera sees less than the canonical camera),
+'crop' cuts the longer side to the network's aspect ratio and resizes, 'stretch' resizes the whole
+image. The network's output grid maps back onto that input through the affine map in the model's
+sidecar. Composing the two gives the intrinsics of every output image exactly; output pixels that
+fall outside the camera image (padding) are NaN.
 
 Depth: the network predicts ln(metres) (or metres); a model with a ``metric_scale`` predicts it
 in a canonical camera, and the pipeline turns it into metres for the actual camera with the
 focal length the camera_info gives after the same crop and resize (``model_spec.MetricScale``).
+'canonical' makes that focal length the canonical one, so the network sees objects at the apparent
+size it was trained to read depth from whatever the camera's field of view (docs/evaluation.md,
+"Metric scale").
 Labels: the arg-max class id per pixel (mono8), when the model has a labels output.
 """
 
@@ -25,7 +31,10 @@ from ros2_depth.backends.base import InferenceBackend
 from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera, resize_map
 from ros2_depth.model_spec import input_focal_px, ModelSpec
 
-RESIZE_MODES = ('crop', 'stretch')
+RESIZE_MODES = ('canonical', 'crop', 'stretch')
+# 'canonical' pads a narrow camera's image at most to this many times the 'crop' box per axis; the
+# rest of the focal difference is left to the depth factor (the image keeps half the input).
+MAX_CANONICAL_PAD = 2.0
 MIN_IMAGE_SIDE = 16  # pixels: below this an image is no camera picture (a driver fault)
 
 # Encodings the pipeline accepts as colour input -> (channel order, channels to keep).
@@ -55,32 +64,59 @@ class DepthResult:
 
 
 def input_map(
-    camera_size: Tuple[int, int], net_size: Tuple[int, int], mode: str
+    camera_size: Tuple[int, int],
+    net_size: Tuple[int, int],
+    mode: str,
+    focal_px: Optional[Tuple[float, float]] = None,
+    canonical_focal_px: Optional[float] = None,
 ) -> Tuple[ImageMap, Tuple[int, int, int, int]]:
     """
-    Map from network-input pixels to camera pixels, and the (x0, y0, w, h) crop it reads.
+    Map from network-input pixels to camera pixels, and the (x0, y0, w, h) box it reads.
 
     `camera_size` and `net_size` are (width, height). 'crop' keeps the aspect ratio by cutting the
-    longer side symmetrically; 'stretch' resizes the whole image.
+    longer side symmetrically; 'stretch' resizes the whole image. 'canonical' needs the camera's
+    `focal_px` (fx, fy) and the model's `canonical_focal_px`: it reads the centred box that the
+    canonical camera would see at the network input, which lies partly outside the image for a
+    camera narrower than the canonical one (at most MAX_CANONICAL_PAD times the 'crop' box per
+    axis); without `canonical_focal_px` (a model without a metric scale) it is 'crop'.
     """
     if mode not in RESIZE_MODES:
         raise PipelineError(f'resize mode must be one of {RESIZE_MODES}, got "{mode}"')
     width, height = camera_size
     net_w, net_h = net_size
     crop_w, crop_h = width, height
-    if mode == 'crop':
+    if mode in ('crop', 'canonical'):
         crop_w = min(width, int(round(height * net_w / net_h)))
         crop_h = min(height, int(round(width * net_h / net_w)))
+    if mode == 'canonical' and canonical_focal_px is not None:
+        if focal_px is None:
+            raise PipelineError('resize mode "canonical" needs the camera focal lengths')
+        crop_w = max(1, min(int(round(focal_px[0] * net_w / canonical_focal_px)),
+                            int(MAX_CANONICAL_PAD * crop_w)))
+        crop_h = max(1, min(int(round(focal_px[1] * net_h / canonical_focal_px)),
+                            int(MAX_CANONICAL_PAD * crop_h)))
     x0, y0 = (width - crop_w) // 2, (height - crop_h) // 2
     mapping = ImageMap(resize_map(crop_w, net_w, x0), resize_map(crop_h, net_h, y0))
     return mapping, (x0, y0, crop_w, crop_h)
+
+
+def read_box(image: np.ndarray, box: Tuple[int, int, int, int]) -> np.ndarray:
+    """Return the (x0, y0, w, h) box of an image, replicating the border pixels outside it."""
+    x0, y0, box_w, box_h = box
+    height, width = image.shape[:2]
+    x1, y1 = x0 + box_w, y0 + box_h
+    inside = image[max(y0, 0):min(y1, height), max(x0, 0):min(x1, width)]
+    pad = (max(-y0, 0), max(y1 - height, 0), max(-x0, 0), max(x1 - width, 0))
+    if not any(pad):
+        return inside
+    return cv2.copyMakeBorder(np.ascontiguousarray(inside), *pad, cv2.BORDER_REPLICATE)
 
 
 class DepthPipeline:
     """Pre-processing, inference and post-processing for one model and backend."""
 
     def __init__(
-        self, spec: ModelSpec, backend: InferenceBackend, resize_mode: str = 'crop'
+        self, spec: ModelSpec, backend: InferenceBackend, resize_mode: str = 'canonical'
     ) -> None:
         """Bind a model, its backend and the resize mode; precompute the normalisation."""
         if resize_mode not in RESIZE_MODES:
@@ -119,15 +155,37 @@ class DepthPipeline:
         """Whether the model predicts semantic labels."""
         return self._labels_key is not None
 
+    def input_map(self, camera: PinholeCamera) -> Tuple[ImageMap, Tuple[int, int, int, int]]:
+        """Map from network-input pixels to the camera's, and the box it reads (`input_map`)."""
+        scale = self.spec.metric_scale
+        return input_map(camera.size, self._net_size, self.resize_mode, (camera.fx, camera.fy),
+                         scale.canonical_focal_px if scale is not None else None)
+
     def output_camera(self, camera: PinholeCamera) -> PinholeCamera:
         """Intrinsics of the output images for a given input camera."""
-        mapping, _ = input_map(camera.size, self._net_size, self.resize_mode)
+        mapping, _ = self.input_map(camera)
         return camera.resampled(mapping.then(self._grid), *self._out_size)
 
     def input_camera(self, camera: PinholeCamera) -> PinholeCamera:
         """Intrinsics of the network input (after the crop and resize) for an input camera."""
-        mapping, _ = input_map(camera.size, self._net_size, self.resize_mode)
+        mapping, _ = self.input_map(camera)
         return camera.resampled(mapping, *self._net_size)
+
+    def outside_image(self, camera: PinholeCamera) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """
+        Return the output columns and rows whose pixel centres fall outside the camera image.
+
+        Boolean masks (width,) and (height,), or None when the whole output lies inside it (all
+        modes but 'canonical' with a camera narrower than the model's canonical one).
+        """
+        mapping, (x0, y0, box_w, box_h) = self.input_map(camera)
+        if x0 >= 0 and y0 >= 0 and x0 + box_w <= camera.width and y0 + box_h <= camera.height:
+            return None
+        full = mapping.then(self._grid)
+        out_w, out_h = self._out_size
+        u = full.x(np.arange(out_w, dtype=np.float64))
+        v = full.y(np.arange(out_h, dtype=np.float64))
+        return ((u < -0.5) | (u > camera.width - 0.5), (v < -0.5) | (v > camera.height - 0.5))
 
     def depth_factor(self, camera: PinholeCamera) -> float:
         """Return metres per unit of the depth output for this camera (1 without metric_scale)."""
@@ -136,8 +194,15 @@ class DepthPipeline:
         net = self.input_camera(camera)
         return self.spec.metric_scale.factor(input_focal_px(net.fx, net.fy))
 
-    def preprocess(self, image: np.ndarray, encoding: str) -> np.ndarray:
-        """Crop, resize, normalise an (H, W[, C]) 8-bit image to a (1, 3, h, w) float32 tensor."""
+    def preprocess(
+        self, image: np.ndarray, encoding: str, camera: Optional[PinholeCamera] = None
+    ) -> np.ndarray:
+        """
+        Crop, resize, normalise an (H, W[, C]) 8-bit image to a (1, 3, h, w) float32 tensor.
+
+        `camera` (the image's intrinsics) is needed by the 'canonical' mode for a model with a
+        metric scale; the other modes use only the image size.
+        """
         if encoding not in _COLOR_ENCODINGS:
             raise PipelineError(
                 f'image encoding "{encoding}" is not a colour or mono 8-bit image; '
@@ -145,10 +210,16 @@ class DepthPipeline:
             )
         order, channels = _COLOR_ENCODINGS[encoding]
         height, width = image.shape[:2]
-        _, (x0, y0, crop_w, crop_h) = input_map((width, height), self._net_size, self.resize_mode)
-        crop = image[y0:y0 + crop_h, x0:x0 + crop_w]
+        if camera is not None:
+            _, box = self.input_map(camera)
+        elif self.resize_mode == 'canonical' and self.spec.metric_scale is not None:
+            raise PipelineError('resize mode "canonical" needs the camera intrinsics')
+        else:
+            _, box = input_map((width, height), self._net_size, self.resize_mode)
         if channels == 4:
-            crop = crop[..., :3]
+            image = image[..., :3]
+        crop = read_box(image, box)
+        crop_w, crop_h = box[2:]
         # INTER_AREA follows the half-pixel map only when it shrinks both axes.
         shrinks = crop_w >= self._net_size[0] and crop_h >= self._net_size[1]
         interpolation = cv2.INTER_AREA if shrinks else cv2.INTER_LINEAR
@@ -184,7 +255,7 @@ class DepthPipeline:
                 'driver publishes'
             )
         start = time.perf_counter()
-        tensor = self.preprocess(image, encoding)
+        tensor = self.preprocess(image, encoding, camera)
         mid = time.perf_counter()
         outputs = self.backend.infer(tensor)
         end = time.perf_counter()
@@ -195,6 +266,13 @@ class DepthPipeline:
             normals = self._normals(outputs[self._normals_key][0], depth)
         if want_labels and self._labels_key is not None:
             labels = self._labels(outputs[self._labels_key][0])
+        outside = self.outside_image(camera)
+        if outside is not None:  # padding, not the camera's view: no depth there
+            columns, rows = outside
+            for values, blank in ((depth, np.nan), (normals, np.nan), (labels, 0)):
+                if values is not None:
+                    values[:, columns] = blank
+                    values[rows, :] = blank
         done = time.perf_counter()
         return DepthResult(
             depth=depth,

@@ -231,11 +231,12 @@ def test_labels_and_metric_scale_over_dds(tiny_camera_model: Path, tmp_path: Pat
     Labels and a metric scale over DDS, from a model that has both.
 
     labels/image (mono8 ids) and labels/color (rgb8) share the depth grid and the input header;
-    depth is scaled by the camera's focal length.
+    depth is scaled by the camera's focal length (with the 'crop' resize, which leaves the whole
+    focal length to that factor; test_fov_consistency runs the default 'canonical').
     """
     env = isolated_ros_env(salt=3)
     log = tmp_path / 'camera_model.log'
-    proc = start_depth_node(tiny_camera_model, log, env)
+    proc = start_depth_node(tiny_camera_model, log, env, '-p', 'resize_mode:=crop')
     client = Harness(env, namespace='/cam', labels=True)
     try:
         assert client.wait_for_node(), f'depth_node did not come up:\n{log.read_text()}'

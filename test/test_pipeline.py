@@ -402,6 +402,13 @@ def camera_spec(tiny_camera_model: Path) -> ModelSpec:
 @pytest.fixture(scope='module')
 def camera_pipeline(camera_spec: ModelSpec) -> DepthPipeline:
     """Return the crop pipeline of the tiny camera-aware model."""
+    return DepthPipeline(camera_spec, create_backend('onnxruntime', camera_spec, num_threads=1),
+                         'crop')
+
+
+@pytest.fixture(scope='module')
+def canonical_pipeline(camera_spec: ModelSpec) -> DepthPipeline:
+    """Return the canonical pipeline (the node's default) of the tiny camera-aware model."""
     return DepthPipeline(camera_spec, create_backend('onnxruntime', camera_spec, num_threads=1))
 
 
@@ -497,3 +504,89 @@ def test_run_refuses_images_too_small_to_be_a_camera_picture(pipeline: DepthPipe
     smallest = np.zeros((16, 16, 3), np.uint8)
     result = pipeline.run(smallest, 'rgb8', PinholeCamera(16, 16, 20.0, 20.0, 7.5, 7.5))
     assert result.depth.shape == (109, 147)
+
+
+# --- canonical resize ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('focal, box', [
+    (300.0, (640 - 365) // 2),     # wide (94 degrees): the centre 365 columns, no padding
+    (525.0, (640 - 638) // 2),     # Kinect: nearly the crop box (canonical is 249.4 there)
+    (800.0, (640 - 973) // 2),     # narrow: 973 columns around the image, 333 of them padding
+])
+def test_canonical_input_sees_the_canonical_focal_length(canonical_pipeline: DepthPipeline,
+                                                         focal: float, box: int) -> None:
+    camera = PinholeCamera(640, 480, focal, focal, 319.5, 239.5)
+    _, (x0, y0, width, height) = canonical_pipeline.input_map(camera)
+    assert x0 == box and width == int(round(focal * 304 / 250.0))
+    assert height == int(round(focal * 228 / 250.0)) and y0 == (480 - height) // 2
+    net = canonical_pipeline.input_camera(camera)
+    assert (net.width, net.height) == NET
+    # Whole input pixels make the focal length canonical to within half a pixel of the box.
+    assert net.fx == pytest.approx(250.0, rel=0.5 / width)
+    assert net.cx == pytest.approx(151.5, abs=304 / width)  # an odd box is off by half a pixel
+    # The depth factor corrects what is left, exactly as in the other modes.
+    assert canonical_pipeline.depth_factor(camera) == pytest.approx(
+        np.sqrt(net.fx * net.fy) / 250.0, rel=1e-12)
+
+
+def test_canonical_padding_is_limited(canonical_pipeline: DepthPipeline) -> None:
+    """A long lens pads to twice the crop box; the depth factor carries the rest."""
+    camera = PinholeCamera(640, 480, 3000.0, 3000.0, 319.5, 239.5)
+    _, (x0, y0, width, height) = canonical_pipeline.input_map(camera)
+    assert (width, height) == (2 * 640, 2 * 480) and (x0, y0) == (-320, -240)
+    assert canonical_pipeline.depth_factor(camera) == pytest.approx(3000 * 304 / 1280 / 250.0)
+
+
+def test_canonical_without_a_metric_scale_is_crop(spec: ModelSpec, backend) -> None:
+    camera = PinholeCamera(640, 480, 800.0, 800.0, 319.5, 239.5)
+    canonical = DepthPipeline(spec, backend, 'canonical')
+    assert canonical.input_map(camera)[1] == input_map(camera.size, NET, 'crop')[1]
+    assert canonical.output_camera(camera) == DepthPipeline(spec, backend, 'crop').output_camera(
+        camera)
+
+
+def test_canonical_preprocess_puts_dots_where_the_map_says(
+        canonical_pipeline: DepthPipeline, camera_spec: ModelSpec) -> None:
+    """A narrow camera: the image shrinks into the middle of the input, the border repeated."""
+    camera = PinholeCamera(640, 480, 800.0, 800.0, 319.5, 239.5)
+    mapping, (x0, y0, width, height) = canonical_pipeline.input_map(camera)
+    assert x0 < 0 and y0 < 0
+    dots = dots_for((0, 0, 640, 480))
+    image = render_dots(640, 480, dots, 3.0)
+    image[:, -1] = 200  # a bright right edge column, repeated into the padding
+    tensor = canonical_pipeline.preprocess(image, 'rgb8', camera)
+    intensity = denormalise(camera_spec, tensor)[0]
+    for u, v in dots:
+        expected = np.array([(u - mapping.x.offset) / mapping.x.scale,
+                             (v - mapping.y.offset) / mapping.y.scale])
+        found = centroid(intensity, *expected, 6)
+        assert np.abs(found - expected).max() < 0.1, (u, v, expected, found)
+    edge = int(np.floor((639.5 - mapping.x.offset) / mapping.x.scale)) + 2
+    np.testing.assert_allclose(intensity[5:-5, edge:], 200, atol=1)  # replicated, not black
+    with pytest.raises(PipelineError, match='intrinsics'):
+        canonical_pipeline.preprocess(image, 'rgb8')
+
+
+def test_canonical_output_is_nan_outside_the_camera_image(
+        canonical_pipeline: DepthPipeline) -> None:
+    """Output pixels over the padding get no depth, normals or labels; the rest do."""
+    camera = PinholeCamera(640, 480, 800.0, 800.0, 319.5, 239.5)
+    result = canonical_pipeline.run(horizontal_ramp(), 'rgb8', camera, want_labels=True)
+    out = result.camera
+    assert out == canonical_pipeline.output_camera(camera)
+    # Where each output pixel centre lies in the camera image, through the output intrinsics.
+    u = (np.arange(out.width) - out.cx) / out.fx * camera.fx + camera.cx
+    v = (np.arange(out.height) - out.cy) / out.fy * camera.fy + camera.cy
+    inside = ((v >= -0.5) & (v <= 479.5))[:, None] & ((u >= -0.5) & (u <= 639.5))[None, :]
+    assert 0.3 < inside.mean() < 0.7
+    np.testing.assert_array_equal(np.isfinite(result.depth), inside)
+    assert (result.labels[~inside] == 0).all() and (result.labels[inside] > 0).all()
+    assert np.isnan(result.normals[~inside]).all()
+
+
+def test_canonical_wide_camera_keeps_every_output_pixel(canonical_pipeline: DepthPipeline) -> None:
+    camera = PinholeCamera(640, 480, 300.0, 300.0, 319.5, 239.5)
+    assert canonical_pipeline.outside_image(camera) is None
+    result = canonical_pipeline.run(horizontal_ramp(), 'rgb8', camera)
+    assert np.isfinite(result.depth).all()

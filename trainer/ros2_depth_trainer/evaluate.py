@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 from ros2_depth.backends.base import InferenceBackend
-from ros2_depth.camera_model import AxisMap, ImageMap, resize_map
+from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera, resize_map
 from ros2_depth.metrics import AngleAccumulator, HIGHER_IS_BETTER, mean_metrics, normal_angles
 from ros2_depth.model_spec import input_focal_px, ModelSpec
 from ros2_depth.pipeline import DepthPipeline, input_map
@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 _log = logging.getLogger(__name__)
 
-INPUT_MODES = ('crop', 'stretch', 'center')
+INPUT_MODES = ('canonical', 'crop', 'stretch', 'center')
 OUTSIDE_MODES = ('nearest', 'exclude')
 MEAN_COLUMN = 'Mean'
 RESULT_FORMAT = 'ros2_depth_trainer/evaluation'
@@ -148,12 +148,13 @@ class ModelRunner:
     """A model behind the runtime's pre-processing; predicts maps on a test image's pixels."""
 
     def __init__(self, name: str, spec: ModelSpec, backend: InferenceBackend,
-                 input_mode: str = 'crop', outside: str = 'nearest', source: str = '',
+                 input_mode: str = 'canonical', outside: str = 'nearest', source: str = '',
                  base_size: Optional[Tuple[int, int]] = None) -> None:
         """
         Bind a model (sidecar + backend) to how images reach it and how gaps are treated.
 
-        ``input_mode`` 'crop' and 'stretch' are the node's resize modes; 'center' resizes the
+        ``input_mode`` 'canonical', 'crop' and 'stretch' are the node's resize modes (the first
+        needs the test samples' intrinsics for a model with a metric scale); 'center' resizes the
         image to ``base_size`` (height, width; default: keep its size) and cuts the network
         input from its centre, the papers' test-time crop (240 x 320 then 228 x 304 for NYU).
         """
@@ -200,19 +201,31 @@ class ModelRunner:
                                   f'(after --base-size), got {base_w}x{base_h}; use "crop"')
         return base_w, base_h
 
-    def network_input_map(self, width: int, height: int) -> ImageMap:
-        """Return the map from network-input pixel centres to those of a width x height image."""
+    def network_input_map(self, width: int, height: int,
+                          intrinsics: Optional[Sequence[float]] = None) -> ImageMap:
+        """
+        Return the map from network-input pixel centres to those of a width x height image.
+
+        ``intrinsics`` (fx, fy, cx, cy) are needed by 'canonical' for a model with a metric scale.
+        """
         net_size = (self.spec.input.width, self.spec.input.height)
         if self.input_mode == 'center':
             base_w, base_h = self._base_size(width, height)
             x0, y0 = (base_w - net_size[0]) // 2, (base_h - net_size[1]) // 2
             return ImageMap(resize_map(width, base_w), resize_map(height, base_h)).then(
                 ImageMap(AxisMap(1.0, float(x0)), AxisMap(1.0, float(y0))))
-        return input_map((width, height), net_size, self.input_mode)[0]
+        scale = self.spec.metric_scale
+        canonical = scale.canonical_focal_px if scale is not None else None
+        if self.input_mode == 'canonical' and canonical is not None and intrinsics is None:
+            raise EvaluationError(f'{self.name}: input mode "canonical" needs the test samples\' '
+                                  'intrinsics; use --input-mode crop for samples without them')
+        focal = None if intrinsics is None else (float(intrinsics[0]), float(intrinsics[1]))
+        return input_map((width, height), net_size, self.input_mode, focal, canonical)[0]
 
-    def output_map(self, width: int, height: int) -> ImageMap:
+    def output_map(self, width: int, height: int,
+                   intrinsics: Optional[Sequence[float]] = None) -> ImageMap:
         """Return the map from output pixel centres to pixel centres of a width x height image."""
-        return self.network_input_map(width, height).then(self._grid)
+        return self.network_input_map(width, height, intrinsics).then(self._grid)
 
     def depth_factor(self, width: int, height: int,
                      intrinsics: Optional[Sequence[float]]) -> float:
@@ -228,11 +241,12 @@ class ModelRunner:
             raise EvaluationError(f'{self.name} predicts depth for a canonical camera '
                                   '(metric_scale): the test samples need intrinsics')
         fx, fy = float(intrinsics[0]), float(intrinsics[1])
-        mapping = self.network_input_map(width, height)
+        mapping = self.network_input_map(width, height, intrinsics)
         return self.spec.metric_scale.factor(
             input_focal_px(fx / mapping.x.scale, fy / mapping.y.scale))
 
-    def network_input(self, rgb: np.ndarray) -> np.ndarray:
+    def network_input(self, rgb: np.ndarray,
+                      intrinsics: Optional[Sequence[float]] = None) -> np.ndarray:
         """Pre-process an (H, W, 3) rgb8 image into the network's (1, 3, h, w) float32 input."""
         if self.input_mode == 'center':
             height, width = rgb.shape[:2]
@@ -245,7 +259,10 @@ class ModelRunner:
             net_w, net_h = self.spec.input.width, self.spec.input.height
             x0, y0 = (base_w - net_w) // 2, (base_h - net_h) // 2
             rgb = rgb[y0:y0 + net_h, x0:x0 + net_w]
-        return self.pipeline.preprocess(np.ascontiguousarray(rgb), 'rgb8')
+        camera = None
+        if intrinsics is not None and self.input_mode != 'center':
+            camera = PinholeCamera(rgb.shape[1], rgb.shape[0], *map(float, intrinsics[:4]))
+        return self.pipeline.preprocess(np.ascontiguousarray(rgb), 'rgb8', camera)
 
     def predict(self, rgb: np.ndarray, intrinsics: Optional[Sequence[float]] = None,
                 want_labels: bool = False) -> Prediction:
@@ -258,7 +275,7 @@ class ModelRunner:
         """
         height, width = rgb.shape[:2]
         factor = self.depth_factor(width, height, intrinsics)
-        outputs = self.backend.infer(self.network_input(rgb))
+        outputs = self.backend.infer(self.network_input(rgb, intrinsics))
         depth_out = self.spec.outputs[self._depth_key]
         raw = outputs[self._depth_key][0].astype(np.float64)
         if depth_out.encoding == 'log':  # interpolate in the network's own (log) domain
@@ -271,7 +288,7 @@ class ModelRunner:
         labels_out = self.spec.outputs[self._labels_key] if self._labels_key else None
         if want_labels and labels_out is not None:
             maps.append(outputs[self._labels_key][0].astype(np.float64))
-        mapping = self.output_map(width, height)
+        mapping = self.output_map(width, height, intrinsics)
         image, footprint = resample_to_image(np.concatenate(maps, 0), mapping, width, height)
         with np.errstate(over='ignore'):
             depth = np.exp(image[0])
@@ -294,7 +311,7 @@ class ModelRunner:
         return Prediction(depth=depth, normals=normals, footprint=footprint, labels=labels)
 
 
-def runner_from_checkpoint(path: Path, input_mode: str = 'crop', outside: str = 'nearest',
+def runner_from_checkpoint(path: Path, input_mode: str = 'canonical', outside: str = 'nearest',
                            name: Optional[str] = None,
                            base_size: Optional[Tuple[int, int]] = None,
                            device: str = 'cpu') -> ModelRunner:
@@ -314,7 +331,7 @@ def runner_from_checkpoint(path: Path, input_mode: str = 'crop', outside: str = 
                        source=f'checkpoint {path}', base_size=base_size)
 
 
-def runner_from_onnx(sidecar: Path, input_mode: str = 'crop', outside: str = 'nearest',
+def runner_from_onnx(sidecar: Path, input_mode: str = 'canonical', outside: str = 'nearest',
                      name: Optional[str] = None, num_threads: int = 0,
                      base_size: Optional[Tuple[int, int]] = None) -> ModelRunner:
     """Load an exported model (its JSON sidecar, or the .onnx beside it) on ONNX Runtime."""

@@ -65,10 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='override the minimum depth of the protocol')
     parser.add_argument('--max-depth', type=float,
                         help='override the maximum depth of the protocol')
-    parser.add_argument('--input-mode', choices=INPUT_MODES, default='crop',
-                        help='how an image becomes the network input: crop (aspect-ratio crop '
-                             'and resize, as the node does), stretch, or center (a centre crop '
-                             'at native scale, as the papers crop at test time) '
+    parser.add_argument('--input-mode', choices=INPUT_MODES, default='canonical',
+                        help='how an image becomes the network input: canonical (scaled to the '
+                             "model's canonical focal length, as the node does by default; "
+                             'crop for a model without a metric scale), crop (aspect-ratio crop '
+                             'and resize), stretch, or center (a centre crop at native scale, as '
+                             'the papers crop at test time) '
                              '(default: %(default)s)')
     parser.add_argument('--base-size', type=_size, metavar='HxW',
                         help='with --input-mode center: resize images to HxW first (NYU as '

@@ -63,8 +63,9 @@ def scale_agreement(outputs: Dict[float, Tuple[np.ndarray, PinholeCamera, np.nda
     ``outputs`` maps fov -> (predicted depth, its output camera, true depth, the true depth's
     camera). Returns 'rays': for each view but the narrowest, the median ratio (geometric) of its
     depth to the narrowest view's at the narrowest view's output rays; 'truth': each view's
-    median prediction/truth ratio at its output pixels; 'ray_coverage' and 'truth_coverage':
-    the share of pixels each ratio was taken over.
+    median prediction/truth ratio at its output pixels; 'ray_coverage': the share of the
+    narrowest view's depth pixels the ratio was taken over; 'truth_coverage': the share of a
+    view's output pixels its truth ratio was taken over.
     """
     fovs = sorted(outputs)
     narrow_depth, narrow_cam = outputs[fovs[0]][:2]
@@ -76,7 +77,7 @@ def scale_agreement(outputs: Dict[float, Tuple[np.ndarray, PinholeCamera, np.nda
             other = depth_at_rays(depth, out_cam, x, y)
             both = np.isfinite(other) & np.isfinite(narrow_depth)
             rays[fov] = float(np.exp(np.median(np.log(other[both] / narrow_depth[both]))))
-            ray_coverage[fov] = float(both.mean())
+            ray_coverage[fov] = float(both.sum() / max(np.isfinite(narrow_depth).sum(), 1))
         ox, oy = pixel_rays(out_cam)
         sampled = depth_at_rays(np.nan_to_num(gt, nan=0.0), gt_cam, ox, oy)
         valid = np.isfinite(depth) & (sampled > 0)
