@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
+from typing import Sequence, Tuple
 
 import pytest
+from ros2_depth_trainer.config import load_config
 from ros2_depth_trainer.export import seeded_model
 from ros2_depth_trainer.models import (
     build_model, Eigen14, Eigen14Config, Eigen15Config, get_config, VARIANTS)
 from ros2_depth_trainer.models.eigen14 import AUTHORS_LOG_DEPTH_STD
 from ros2_depth_trainer.models.eigen15 import alexnet_features
+from ros2_depth_trainer.sidecar import model_spec
+from ros2_depth_trainer.train import grid_indices, model_config
 from test_eigen15 import changed_centres
 import torch
 from torch import nn
@@ -18,6 +23,8 @@ from torch import nn
 # A small coarse stack (FC 32 instead of 4096) for tests that run on the CPU; every other layer
 # is the NYU model's.
 SMALL = Eigen14Config(fc_hidden=32)
+KITTI_CONFIG = Path(__file__).resolve().parents[1] / 'configs' / 'kitti_eigen14.yaml'
+KITTI_INPUT = (172, 576)
 
 
 def _meta_model(config: Eigen14Config = VARIANTS['eigen14']) -> Eigen14:
@@ -90,22 +97,90 @@ def test_output_grid_formula() -> None:
         model.output_grid('scale2')
 
 
-def test_output_grid_empirically() -> None:
-    """Perturb one input pixel: the changed fine outputs centre on (pixel - 5) / 4."""
-    model = build_model(SMALL).double().eval()
+def _fine_path_model(config: Eigen14Config) -> Eigen14:
+    """Build ``config`` with the fine path alone: positive weights, no biases, coarse map cut."""
+    model = build_model(config).double().eval()
     with torch.no_grad():
         # Positive weights keep every ReLU linear and every change positive; cutting the coarse
         # channel leaves the fine path, which defines the grid.
         for name, param in model.named_parameters():
             param.fill_(0.0 if name.endswith('bias') else 0.01)
         model.fine_head[0].weight[:, 0] = 0.0
-        grid = model.output_grid()
-        # Stride 4: pixels 4 i + 3 sit at the centre of their outputs' footprint.
-        pixels = ((103, 151), (59, 223), (43, 275))
-        centres = changed_centres(lambda images: model(images)['depth'][:, 0], pixels)
+    return model
+
+
+def _check_grid_empirically(model: Eigen14, pixels: Sequence[Tuple[int, int]],
+                            size: Tuple[int, int]) -> None:
+    """Perturb each input pixel; the fine outputs it changes centre on it through the grid."""
+    grid = model.output_grid()
+    with torch.no_grad():
+        centres = changed_centres(lambda images: model(images)['depth'][:, 0], pixels, size)
     for (y, x), (row, col) in zip(pixels, centres):
         assert row * grid.scale_y + grid.offset_y == pytest.approx(y)
         assert col * grid.scale_x + grid.offset_x == pytest.approx(x)
+
+
+def test_output_grid_empirically() -> None:
+    """Perturb one input pixel: the changed fine outputs centre on (pixel - 5) / 4."""
+    # Stride 4: pixels 4 i + 3 sit at the centre of their outputs' footprint.
+    _check_grid_empirically(_fine_path_model(SMALL), ((103, 151), (59, 223), (43, 275)),
+                            (228, 304))
+
+
+def _kitti_config() -> Eigen14Config:
+    config = model_config(load_config(KITTI_CONFIG).model)
+    assert isinstance(config, Eigen14Config)
+    return config
+
+
+def test_kitti_config_predicts_the_papers_bottom_band() -> None:
+    """
+    KITTI: 27 x 142 (the 2014 paper's Fig. 1 table) on input rows 61 + 4 i, the bottom band.
+
+    The coarse sizes are the table's (17x4 features from 576x172); the fine stack reads input
+    rows 56-171 (section 4.2: "the fine network sees the bottom crop"); the band is the last 27
+    rows of the 41-row whole-input grid, and training targets are picked on exactly those rows.
+    """
+    config = _kitti_config()
+    assert (config.input_height, config.input_width, config.output_rows) == (*KITTI_INPUT, 27)
+    model = _meta_model(config)
+    assert model.backbone_shape == (256, 4, 17)
+    assert model.output_size == (27, 142)
+    assert model.fc2.weight.shape == (27 * 142, 4096)
+    assert model.fine_top == 56
+    grid = model.output_grid()
+    assert grid == (4.0, 5.0, 4.0, 61.0) and model.output_grid('coarse') == grid
+    with torch.device('meta'):
+        image = torch.empty(2, 3, *KITTI_INPUT)
+        assert model(image)['depth'].shape == (2, 1, 27, 142)
+        assert model.forward_coarse(image)['depth'].shape == (2, 1, 27, 142)
+    rows, cols = grid_indices(grid, model.output_size, KITTI_INPUT)
+    assert rows.tolist() == list(range(61, 166, 4)) and cols.tolist() == list(range(5, 570, 4))
+
+    whole = _meta_model(dataclasses.replace(config, output_rows=0))
+    assert whole.output_size == (41, 142) and whole.output_grid() == (4.0, 5.0, 4.0, 5.0)
+    whole_rows, _ = grid_indices(whole.output_grid(), whole.output_size, KITTI_INPUT)
+    assert whole_rows[-27:].tolist() == rows.tolist()
+
+    spec = model_spec(model, onnx_file='', onnx_sha256='', trained=False)
+    assert (spec.outputs['depth'].height, spec.outputs['depth'].width) == (27, 142)
+    assert (spec.output_grid.scale_y, spec.output_grid.offset_y) == (4.0, 61.0)
+    with pytest.raises(ValueError, match='output_rows'):
+        build_model(dataclasses.replace(config, output_rows=42))
+    with pytest.raises(ValueError, match='output_rows'):
+        Eigen14Config(output_rows=-1)
+
+
+def test_kitti_band_grid_empirically() -> None:
+    """The fine outputs a pixel changes centre on (pixel - 61) / 4; rows above 56 change none."""
+    model = _fine_path_model(dataclasses.replace(_kitti_config(), fc_hidden=8))
+    # 4 i + 3, away from the edges of the fine stack's crop (rows 56-171).
+    _check_grid_empirically(model, ((99, 99), (115, 303), (135, 479)), KITTI_INPUT)
+    above = torch.zeros(2, 3, *KITTI_INPUT, dtype=torch.float64)
+    above[1, :, :56] = 1.0
+    with torch.no_grad():
+        out = model(above)['depth']
+    assert torch.equal(out[0], out[1])
 
 
 def test_outputs_are_ln_metres_and_the_fine_stack_reads_the_coarse_map() -> None:

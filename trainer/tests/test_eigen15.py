@@ -158,10 +158,10 @@ def test_forward_outputs_gives_scale2_alone() -> None:
         assert torch.equal(outputs['scale2'][task], scale2[task])
 
 
-def changed_centres(run: Callable[[Tensor], Tensor],
-                    pixels: Sequence[Tuple[int, int]]) -> List[Tuple[float, float]]:
+def changed_centres(run: Callable[[Tensor], Tensor], pixels: Sequence[Tuple[int, int]],
+                    size: Tuple[int, int] = (228, 304)) -> List[Tuple[float, float]]:
     """Return, per input pixel (y, x), the centre (row, col) of the outputs it changes."""
-    images = torch.zeros(1 + len(pixels), 3, 228, 304, dtype=torch.float64)
+    images = torch.zeros(1 + len(pixels), 3, *size, dtype=torch.float64)
     for index, (y, x) in enumerate(pixels, start=1):
         images[index, :, y, x] = 1.0
     outputs = run(images)

@@ -18,6 +18,17 @@ This module keeps that parameterisation inside (``Eigen14Config.log_depth_std``)
 by sigma at its boundary, so every output is the natural log of metres, like Eigen15's, and
 the losses and the export need no special case. Setting ``log_depth_std`` to 1 removes it.
 
+KITTI band (``Eigen14Config.output_rows``): the paper's KITTI model predicts 27 x 142 from a
+172 x 576 input (Fig. 1's table: "Coarse 7" and "Fine 1-4" are 142x27 for KITTI, /4 of the
+input), not the 41 x 142 that the fine stack gives on the whole input. Section 4.2: LiDAR depth
+exists only in the bottom part of the image; the whole image feeds the coarse stack, and "the
+fine network sees the bottom crop corresponding to the target area". With ``output_rows`` = n
+the coarse FC predicts n rows and the fine stack reads the input from row 4 (h - n) down, h
+being the rows it gives on the whole input, so its output is exactly the bottom n rows of the
+whole-input grid: at 172 x 576 (h = 41) and n = 27, input rows 56-171 (116 = 4 x 27 + 8 rows,
+built like 228 = 4 x 55 + 8 for NYU), output row i on input row 4 i + 61. The paper does not
+give the crop's rows; this is the choice that keeps the fine stack's own grid.
+
 Input: one normalisation for both stacks (``config.mean``/``config.std``, by default the
 authors' grey statistics of the fine stack, 109.3 +- 76.2 on 0..255). The authors fed the
 coarse stack ``pixels - 128`` instead; the two differ by an affine map that the first
@@ -54,6 +65,7 @@ class Eigen14Config(ModelConfigBase):
     dropout: float = 0.5
     fine_channels: int = 64  # width of fine conv 2; conv 1 gives one map fewer (the coarse one)
     log_depth_std: float = AUTHORS_LOG_DEPTH_STD  # raw outputs are ln(metres) / log_depth_std
+    output_rows: int = 0  # 0: the whole fine grid; n: only its bottom n rows (paper's KITTI: 27)
     mean: Tuple[float, float, float] = (AUTHORS_GREY_MEAN,) * 3
     std: Tuple[float, float, float] = (AUTHORS_GREY_STD,) * 3
     family: str = family_field(FAMILY)
@@ -66,6 +78,8 @@ class Eigen14Config(ModelConfigBase):
         self.check_common((self.fc_hidden, self.fine_channels))
         if not self.log_depth_std > 0.0:
             raise ValueError(f'log_depth_std must be positive, got {self.log_depth_std}')
+        if self.output_rows < 0:
+            raise ValueError(f'output_rows must be 0 (all) or positive, got {self.output_rows}')
 
     @property
     def name(self) -> str:
@@ -89,7 +103,7 @@ class Eigen14Config(ModelConfigBase):
 
 
 class Eigen14(nn.Module):
-    """The 2014 coarse + fine network; ``forward`` returns the fine 55 x 74 log-depth."""
+    """The 2014 coarse + fine network; ``forward`` returns the fine log-depth (NYU 55 x 74)."""
 
     def __init__(self, config: Eigen14Config) -> None:
         """Build every layer from ``config``, with PyTorch's default initialisation."""
@@ -104,10 +118,20 @@ class Eigen14(nn.Module):
             raise ValueError(f'input {height}x{width} is too small for the AlexNet stack')
         self.backbone_shape = (feat_c, feat_h, feat_w)
 
-        # Fine stack; its grid (55 x 74 from 228 x 304) is also the coarse output's shape.
+        # Fine stack; its grid (55 x 74 from 228 x 304) is also the coarse output's shape. With
+        # output_rows it reads only the bottom input rows whose outputs are the grid's last rows.
         self.fine_front = scale_front(3, config.fine_channels - 1, 2)
         self.fine_head = fine_stack(config.fine_channels, config.fine_channels, 1, 1)
         _, out_h, out_w = layers_output_shape(self.fine_front, 3, height, width)
+        self.fine_top = 0  # first input row the fine stack reads
+        if config.output_rows:
+            if config.output_rows > out_h:
+                raise ValueError(f'output_rows {config.output_rows} exceeds the {out_h} rows '
+                                 f'of a {height}x{width} input')
+            stride = int(layers_affine_map([self.fine_front]).scale_y)
+            self.fine_top = stride * (out_h - config.output_rows)
+            out_h = layers_output_shape(self.fine_front, 3, height - self.fine_top, width)[1]
+            assert out_h == config.output_rows, 'the fine stack drops rows unevenly'
         self._output_size = (out_h, out_w)
 
         self.fc1 = nn.Linear(feat_c * feat_h * feat_w, config.fc_hidden)
@@ -116,7 +140,7 @@ class Eigen14(nn.Module):
 
     @property
     def output_size(self) -> Tuple[int, int]:
-        """Return (height, width) of the output maps: 55 x 74 for a 228 x 304 input."""
+        """Return (height, width) of the output maps: 55 x 74 for 228 x 304, KITTI 27 x 142."""
         return self._output_size
 
     def output_grid(self, output: str = FINAL_OUTPUT) -> AffineGrid:
@@ -124,14 +148,16 @@ class Eigen14(nn.Module):
         Return the output-to-input pixel-centre map, derived from the fine layers.
 
         4 x + 5 for the NYU model: the pixels that the authors' targets sample (the input crop
-        less 4 pixels per side, subsampled ``[1::4]``). The 'coarse' output has no
+        less 4 pixels per side, subsampled ``[1::4]``); rows 4 y + 5 + ``fine_top`` with
+        ``output_rows`` (4 y + 61 for KITTI's 27 rows). The 'coarse' output has no
         convolutional footprint of its own; it is trained on the same targets, so it shares
         this grid.
         """
         if output not in (FINAL_OUTPUT, 'coarse'):
             raise ValueError(f'eigen14 has no output {output!r}; it has {FINAL_OUTPUT!r} '
                              "and 'coarse'")
-        return layers_affine_map([self.fine_front, self.fine_head])
+        grid = layers_affine_map([self.fine_front, self.fine_head])
+        return grid._replace(offset_y=grid.offset_y + self.fine_top)
 
     def coarse_parameters(self) -> Iterator[nn.Parameter]:
         """Yield the coarse stack's parameters (trained first, frozen for the fine stage)."""
@@ -149,9 +175,12 @@ class Eigen14(nn.Module):
         return self.fc2(hidden).reshape(-1, 1, *self._output_size)
 
     def forward_stages(self, image: Tensor) -> Tuple[Tensor, Tensor]:
-        """Return the coarse and the fine log-depth maps, (N, 1, 55, 74) each, ln(metres)."""
+        """Return the coarse and the fine log-depth maps, (N, 1, *output_size), ln(metres)."""
         coarse = self._coarse_raw(image)
-        fine_input = torch.cat([coarse, self.fine_front(image)], dim=1)
+        band = image
+        if self.fine_top:  # the bottom crop that the fine stack reads (output_rows)
+            band = image.narrow(2, self.fine_top, image.shape[2] - self.fine_top)
+        fine_input = torch.cat([coarse, self.fine_front(band)], dim=1)
         fine = self.fine_head(fine_input)
         scale = self.config.log_depth_std
         return coarse * scale, fine * scale
@@ -165,5 +194,5 @@ class Eigen14(nn.Module):
         return {'coarse': self.forward_coarse(image)}
 
     def forward(self, image: Tensor) -> Dict[str, Tensor]:
-        """Map a normalised RGB batch (N, 3, H, W) to {'depth': (N, 1, 55, 74) ln(metres)}."""
+        """Map a normalised RGB batch (N, 3, H, W) to {'depth': (N, 1, h, w) ln(metres)}."""
         return {'depth': self.forward_stages(image)[1]}
