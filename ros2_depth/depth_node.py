@@ -5,11 +5,14 @@ A thin shell over DepthPipeline: topic wiring, parameters and QoS. Images are ha
 thread through a single slot, so only the newest frame is ever processed; outputs nobody subscribes
 to are not computed. Each image is paired with the camera_info of the same stamp (waiting up to
 INFO_WAIT_S for it); a camera whose stamps do not match gets the latest one, with a warning.
+SIGINT and SIGTERM, whenever they come, stop it in order: the worker finishes the frame in hand and
+ends, then the node is destroyed, then the context shut down.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+import signal
 import threading
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -18,9 +21,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
 import rclpy
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 from ros2_depth.backends import BackendError, BACKENDS, create_backend
 from ros2_depth.camera_info_cache import CameraInfoCache, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
@@ -43,6 +47,10 @@ INFO_WAIT_S = 0.1
 # After this many images in a row without their own camera_info (while others exist), the
 # camera's stamps are taken not to match: stop waiting and pair with the latest camera_info.
 UNMATCHED_LIMIT = 3
+# How often main() looks whether a signal asked it to stop (its handler cannot wake the executor).
+STOP_POLL_S = 0.1
+# How long destroy_node waits for the worker to finish the frame in hand.
+WORKER_STOP_S = 10.0
 
 # name -> (default, description, extra descriptor fields)
 PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
@@ -230,6 +238,8 @@ class DepthNode(Node):
                 image = self._pending
                 self._pending = None
                 info, found = self._camera_info_for(image)
+                if not self._running:  # stopped while waiting for the camera_info
+                    return
             if found == 'latest':
                 self.get_logger().warning(
                     f'no camera_info with the stamp of the image at {_stamp(image)}: using the '
@@ -247,6 +257,8 @@ class DepthNode(Node):
             try:
                 self.process(image, info)
             except Exception as exc:  # keep the worker alive whatever one frame does
+                if not self._running:  # the node was destroyed under a late frame: no error
+                    return
                 problem = f'{type(exc).__name__}: {exc}'
                 self._report_error(problem, f'frame at {_stamp(image)} failed: {problem}')
 
@@ -422,7 +434,11 @@ class DepthNode(Node):
             with lock:
                 self._running = False
                 lock.notify_all()
-            self._worker.join(timeout=5.0)
+            self._worker.join(timeout=WORKER_STOP_S)
+            if self._worker.is_alive():
+                self.get_logger().warning(
+                    f'the worker did not finish its frame within {WORKER_STOP_S:g} s; stopping '
+                    'without it')
         super().destroy_node()
 
 
@@ -433,9 +449,16 @@ def _stamp(msg: Image) -> str:
     )
 
 
-def main(args: Optional[list] = None) -> int:
-    """Run depth_node until shutdown; return a non-zero exit code if the model cannot be loaded."""
-    rclpy.init(args=args)
+def _handle_signals(handler: Any) -> None:
+    """Give SIGINT and SIGTERM this handler (a function, or signal.SIG_IGN)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
+def _run(args: Optional[list], stop: threading.Event) -> int:
+    """Start the node and spin it until `stop` is set; then stop it in order."""
+    # Without rclpy's signal handlers: they shut the context down at once, under the worker.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
         node = DepthNode()
     except (ModelSpecError, BackendError, PipelineError) as exc:
@@ -447,22 +470,37 @@ def main(args: Optional[list] = None) -> int:
         rclpy.logging.get_logger('depth_node').fatal(line.replace('\n', ' '))
         rclpy.try_shutdown()
         return 1
-    except (KeyboardInterrupt, Exception):
-        if rclpy.ok():
-            raise
-        # Ctrl-C (or another shutdown) while the node was starting: a clean stop, not a crash.
-        return 0
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if rclpy.ok():
-            raise  # a real error; a shutdown racing the executor's start is a clean stop
+        while not stop.is_set():  # a signal during the model load stops here, before any spin
+            executor.spin_once(timeout_sec=STOP_POLL_S)
+    except ExternalShutdownException:
+        pass  # the context was shut down from outside: stop as for a signal
     finally:
-        node.destroy_node()
+        executor.shutdown()
+        node.destroy_node()  # the worker first: nothing publishes once the node is gone
         rclpy.try_shutdown()
     return 0
+
+
+def main(args: Optional[list] = None) -> int:
+    """
+    Run depth_node until SIGINT or SIGTERM, then stop it in order and return 0.
+
+    Return 1 with one FATAL line when the node cannot start (a signal does not hide that).
+    Signals, first or repeated, only ask for the stop: no KeyboardInterrupt can land inside the
+    model load (where an interrupted import read as a missing backend) or inside the shutdown.
+    """
+    stop = threading.Event()
+    _handle_signals(lambda signum, frame: stop.set())
+    try:
+        return _run(args, stop)
+    finally:
+        # Everything is stopped. Python's teardown gives signals with Python handlers their
+        # default action back, so a late second Ctrl-C would kill the exiting process (exit -2);
+        # ignored signals it leaves ignored.
+        _handle_signals(signal.SIG_IGN)
 
 
 if __name__ == '__main__':
