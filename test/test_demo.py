@@ -14,12 +14,26 @@ import numpy as np
 import pytest
 from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera
 from ros2_depth.cli import main as cli_main
+from ros2_depth.demo import depth_client
 from ros2_depth.demo.bag_source import BagSource
 from ros2_depth.demo.run import as_rgb, bundled_bags, describe, resample_depth
 from ros2_depth.demo.scene import camera_pose, Corridor, render_depth, render_image
 from ros2_depth.geometry import backproject
 from ros2_depth.resources import share_directory
 from test_bag_source import make_camera, write_test_bag
+
+
+def test_isolated_env_keeps_discovery_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discovery on localhost in each distribution's own words, and no deprecated one on Jazzy."""
+    monkeypatch.setenv('ROS_LOCALHOST_ONLY', '1')
+    env = depth_client.isolated_ros_env()
+    # The PyPI wheels (Jazzy, Kilted) have ROS_AUTOMATIC_DISCOVERY_RANGE, and Jazzy warns about
+    # ROS_LOCALHOST_ONLY on every start.
+    assert env['ROS_AUTOMATIC_DISCOVERY_RANGE'] == 'LOCALHOST' and 'ROS_LOCALHOST_ONLY' not in env
+    # Humble has no rclpy.event_handler and knows only ROS_LOCALHOST_ONLY.
+    monkeypatch.setattr(depth_client.importlib.util, 'find_spec', lambda name: None)
+    env = depth_client.isolated_ros_env()
+    assert env['ROS_LOCALHOST_ONLY'] == '1' and 'ROS_AUTOMATIC_DISCOVERY_RANGE' not in env
 
 
 def test_corridor_depth_is_exact() -> None:

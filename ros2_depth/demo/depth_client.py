@@ -7,6 +7,7 @@ a camera driver and RViz would.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 import subprocess
@@ -38,12 +39,22 @@ LABEL_OUTPUTS = {
 Stamp = Tuple[int, int]
 
 
+# The environment variables that isolate a test or demo graph: its domain and discovery range.
+ISOLATION = ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY')
+
+
 def isolated_ros_env(salt: int = 0) -> Dict[str, str]:
     """Return this environment with its own ROS domain (from the pid), discovery on localhost."""
     env = dict(os.environ)
     env['ROS_DOMAIN_ID'] = str(1 + (os.getpid() + salt) % 100)
-    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    env['ROS_LOCALHOST_ONLY'] = '1'
+    # Iron and newer (rclpy.event_handler came with it) have ROS_AUTOMATIC_DISCOVERY_RANGE; Jazzy
+    # still honours the older ROS_LOCALHOST_ONLY but warns about it: only Humble gets that one.
+    env.pop('ROS_AUTOMATIC_DISCOVERY_RANGE', None)
+    env.pop('ROS_LOCALHOST_ONLY', None)
+    if importlib.util.find_spec('rclpy.event_handler') is not None:
+        env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    else:
+        env['ROS_LOCALHOST_ONLY'] = '1'
     env['RCUTILS_COLORIZED_OUTPUT'] = '0'
     env['PYTHONUNBUFFERED'] = '1'
     return env
@@ -112,8 +123,11 @@ class DepthClient:
         With `labels`, it also subscribes to the labels outputs (and so makes the node compute
         them).
         """
-        for key in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOCALHOST_ONLY'):
-            os.environ[key] = env[key]
+        for key in ISOLATION:
+            if key in env:
+                os.environ[key] = env[key]
+            else:
+                os.environ.pop(key, None)
         self.namespace = namespace
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
