@@ -31,7 +31,13 @@ setup(
          + glob('engines/*.pt')),
         *bag_data_files(),
     ],
-    install_requires=['setuptools', 'numpy', 'pyyaml', 'rosbags'],
+    # What ros2_depth/ imports from pip (ROS 2 comes from a ROS install, or the ros-<distro>-*
+    # wheels of requirements/); test/test_package_deps.py checks these against the code.
+    install_requires=['numpy', 'onnxruntime', 'opencv-python-headless'],
+    extras_require={
+        'demo': ['rosbags', 'tqdm'],  # the demo and its bag reader; depth_node needs neither
+        'test': ['pytest'],  # also tells colcon test to run pytest
+    },
     zip_safe=True,
     maintainer='ros2_depth maintainers',
     maintainer_email='maintainers@ros2-depth.dev',

@@ -1,9 +1,14 @@
-"""colcon builds the package into an install space that runs: the node finds its bundled model."""
+"""
+colcon builds the package into an install space that runs, and colcon test runs its tests.
+
+The installed node finds its bundled model through the ament index.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+import re
 import shutil
 import subprocess
 import sys
@@ -96,3 +101,26 @@ def test_installed_node_loads_bundled_model(install_space: Path, tmp_path: Path)
     shutil.rmtree(tmp_path, ignore_errors=True)
     assert str(install_space / 'share' / 'ros2_depth' / 'engines' / 'default.json') in text, text
     assert code == 0, text
+
+
+def test_colcon_test_runs_the_package_tests(install_space: Path) -> None:
+    """`colcon test` runs pytest on the package (setup.py's test extra) and its results pass."""
+    work = install_space.parents[1]
+    base = [str(COLCON), '--log-base', str(work / 'log')]
+    paths = ['--base-paths', str(REPO), '--build-base', str(work / 'build'), '--install-base',
+             str(work / 'install'), '--test-result-base', str(work / 'results')]
+    # Two quick test files (scripts/test runs them all): the dependency audit and geometry.
+    pytest_args = ['test/test_package_deps.py', 'test/test_geometry.py']
+    run = subprocess.run(
+        base + ['test', *paths, '--pytest-args', *pytest_args],
+        cwd=work, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    result = subprocess.run(
+        base + ['test-result', '--test-result-base', str(work / 'results'), '--verbose'],
+        cwd=work, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = re.search(r'Summary: (\d+) tests, (\d+) errors, (\d+) failures, (\d+) skipped',
+                        result.stdout)
+    assert summary, result.stdout
+    tests, errors, failures, _ = map(int, summary.groups())
+    assert tests >= 10 and errors == 0 and failures == 0, result.stdout
