@@ -22,6 +22,7 @@ COMMANDS = {
     'synth-bag': 'ros2_depth_trainer.synth_bag_command',
     'evaluate': 'ros2_depth_trainer.evaluate_command',
     'curves': 'ros2_depth_trainer.curves_command',
+    'finetune': 'ros2_depth_trainer.finetune_command',
 }
 
 
