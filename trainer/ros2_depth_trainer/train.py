@@ -645,6 +645,7 @@ class _Run:
         iterator: Optional[Iterator[Dict[str, Tensor]]] = None
         validation: Dict[str, float] = {}
         stage_net = None
+        state: Optional[Dict[str, Any]] = None
         first_bad = torch.full((), NO_BAD_STEP, dtype=torch.int64, device=self.device)
         try:
             for index, (stage, (first, end)) in enumerate(zip(config.stages,
@@ -711,6 +712,15 @@ class _Run:
                 raise TrainingError(f'nothing to train: the checkpoint is at step {step}, the '
                                     "end of the run (raise a stage's steps to continue)")
             self.save(self.output / FINAL_CHECKPOINT, model, state)
+        except KeyboardInterrupt:
+            # Ctrl-C: keep what was trained as a resumable checkpoint (written atomically; at
+            # most the step in flight is lost). With several processes a collective here could
+            # hang, so they rely on the periodic checkpoints.
+            if state is not None and self.info.world_size == 1:
+                self.save(self.output / CHECKPOINT_DIR / f'step_{step:08d}.pt', model, state)
+                _log.warning('interrupted at step %d; resume from %s', step,
+                             self.output / CHECKPOINT_DIR / f'step_{step:08d}.pt')
+            raise
         finally:
             redirect.close()
             if progress is not None:

@@ -171,3 +171,33 @@ def test_rng_state_round_trip() -> None:
     first = (random.random(), np.random.rand(), torch.rand(()).item())
     set_rng_state(state)
     assert (random.random(), np.random.rand(), torch.rand(()).item()) == first
+
+
+class InterruptedScenes(AugmentedScenes):
+    """AugmentedScenes that raise KeyboardInterrupt (a Ctrl-C) when item ``stop`` is read."""
+
+    def __init__(self, stop: int) -> None:
+        self.stop = stop
+        self.reads = 0
+
+    def __getitem__(self, index: int) -> Dict[str, torch.Tensor]:
+        self.reads += 1
+        if self.reads == self.stop:
+            raise KeyboardInterrupt
+        return super().__getitem__(index)
+
+
+def test_ctrl_c_leaves_a_resumable_checkpoint(uninterrupted: TrainResult,
+                                              tmp_path: Path) -> None:
+    """Interrupted in step 5 (before its checkpoint), the run saves step 4 and resumes exactly."""
+    config = run_config_from_dict(CONFIG, SINGLE_PROCESS)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path, train_set=InterruptedScenes(stop=4 * 4 + 2))
+    saved = sorted(p.name for p in (tmp_path / CHECKPOINT_DIR).glob('step_*.pt'))
+    assert saved == ['step_00000003.pt', 'step_00000004.pt']
+    assert not (tmp_path / 'final.pt').exists()
+    assert not list(tmp_path.rglob('*.tmp'))  # nothing half-written
+    resumed = train(config, tmp_path, resume=tmp_path / CHECKPOINT_DIR / 'step_00000004.pt',
+                    train_set=AugmentedScenes())
+    assert _losses(resumed.history) == pytest.approx(_losses(uninterrupted.history)[4:],
+                                                     rel=1e-5)
