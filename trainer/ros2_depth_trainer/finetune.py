@@ -339,8 +339,10 @@ def write_report(options: FinetuneOptions, start: Path, results: Dict[str, Any],
               f'--train-data recording {shlex.quote(options.recordings[0])} --train-split train '
               f'--onnx {shlex.quote(str(sidecar))} --median-scaling --output eval/finetuned',
               '```', '', 'Run it in the node:', '', '```bash',
-              f'ros2 run ros2_depth depth_node --ros-args -p model:={sidecar}',
-              f'ros2 launch ros2_depth depth.launch.py model:={sidecar}', '```', '']
+              f'ros2 run ros2_depth depth_node --ros-args -p model:={sidecar.resolve()} '
+              '-r image:=<colour image topic> -r camera_info:=<its camera_info topic>', '```',
+              '', 'or set `model:` in a copy of config/depth_node.yaml and pass it to '
+              'depth.launch.py as `params_file:=` (docs/your_robot.md, "Deploy").', '']
     path = folder / REPORT_FILE
     path.write_text('\n'.join(lines), encoding='utf-8')
     return path
