@@ -33,9 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              '"nyu FRAME_ROOT [FILE_LIST]", "kitti RAW_ROOT [ANNOTATED_ROOT]" '
                              '(the Eigen test split; Velodyne depth unless ANNOTATED_ROOT), '
                              '"rgbd_list LIST..." (RGB-D frames listed in .json or text files, '
-                             'e.g. shared/data/real_rgbd/frames.json; protocol rgbd)')
+                             'e.g. shared/data/real_rgbd/frames.json; protocol rgbd), '
+                             '"recording PATH... [KEY=VALUE...]" (rosbag2, TUM RGB-D, 7-Scenes '
+                             'or Open3D folders, frame lists, with options such as '
+                             'intrinsics=[fx,fy,cx,cy] or min_interval=0.5; protocol rgbd; see '
+                             'docs/datasets.md, "Recordings")')
     parser.add_argument('--split', default='test',
-                        help='split of --data to evaluate (default: %(default)s)')
+                        help="split of --data to evaluate; a recording's test split is its "
+                             'held-out validation block (train, val: its time blocks; all: '
+                             'every frame) (default: %(default)s)')
     parser.add_argument('--nyu-depth', choices=('raw', 'filled'), default='raw',
                         help='ground truth of the NYU labeled file: raw (rawDepths, the Kinect '
                              'depth with missing pixels skipped, as the published protocol '

@@ -51,23 +51,25 @@ def test_evaluate_and_export_do_not_import_each_other() -> None:
     assert not {'ros2_depth_trainer.export', 'ros2_depth_trainer.evaluate'} & sidecar
 
 
-KIND_NAMES = ('synthetic', 'nyu', 'nyu_labeled', 'nyu_frames', 'kitti', 'rgbd_list')
+KIND_NAMES = ('synthetic', 'nyu', 'nyu_labeled', 'nyu_frames', 'kitti', 'rgbd_list',
+              'recording')
 
 
 def test_one_dataset_registry_names_every_kind() -> None:
     """Train, evaluate and export take their kinds from data.registry, and no other table."""
     assert set(registry.KINDS) == set(KIND_NAMES)
-    assert registry.train_kinds() == ['kitti', 'nyu_frames', 'nyu_labeled', 'rgbd_list',
-                                      'synthetic']
-    assert registry.evaluation_kinds() == ['kitti', 'nyu', 'rgbd_list', 'synthetic']
+    assert registry.train_kinds() == ['kitti', 'nyu_frames', 'nyu_labeled', 'recording',
+                                      'rgbd_list', 'synthetic']
+    assert registry.evaluation_kinds() == ['kitti', 'nyu', 'recording', 'rgbd_list',
+                                           'synthetic']
     classes = {name: registry.KINDS[name].dataset_class().__name__
                for name in registry.train_kinds()}
     assert classes == {'kitti': 'KittiDataset', 'nyu_frames': 'NyuFramesDataset',
                        'nyu_labeled': 'NyuLabeledDataset', 'rgbd_list': 'RGBDListDataset',
-                       'synthetic': 'SyntheticDataset'}
+                       'recording': 'RecordingSourceDataset', 'synthetic': 'SyntheticDataset'}
     assert {name: registry.default_protocol(name) for name in KIND_NAMES} == {
         'synthetic': 'full', 'nyu': 'nyu', 'nyu_labeled': 'nyu', 'nyu_frames': 'nyu',
-        'kitti': 'kitti_garg', 'rgbd_list': 'rgbd'}
+        'kitti': 'kitti_garg', 'rgbd_list': 'rgbd', 'recording': 'rgbd'}
     assert all(kind.protocol in PROTOCOLS for kind in registry.KINDS.values())
     for module in ('train.py', 'evaluate.py', 'export.py', 'evaluate_command.py'):
         assert 'ros2_depth_trainer.data.registry' in imported_modules(PACKAGE / module), module

@@ -11,17 +11,20 @@ A kind names a dataset wherever one is chosen:
   ``export`` writes that protocol's depth caps as the sidecar's depth range of a model trained
   on it.
 
-=============  =================  ===========  ===============================================
-kind           class              protocol     ``evaluate --data`` locations
-=============  =================  ===========  ===============================================
-synthetic      SyntheticDataset   full         generated folder(s)
-nyu            (evaluate only)    nyu          labeled ``.mat`` [``splits.mat``], or a frame
-                                               root [frame list]
-nyu_labeled    NyuLabeledDataset  nyu          (train only)
-nyu_frames     NyuFramesDataset   nyu          (train only)
-kitti          KittiDataset       kitti_garg   raw root [depth-annotated root]
-rgbd_list      RGBDListDataset    rgbd         frame list file(s)
-=============  =================  ===========  ===============================================
+=============  ======================  ===========  ==========================================
+kind           class                   protocol     ``evaluate --data`` locations
+=============  ======================  ===========  ==========================================
+synthetic      SyntheticDataset        full         generated folder(s)
+nyu            (evaluate only)         nyu          labeled ``.mat`` [``splits.mat``], or a
+                                                    frame root [frame list]
+nyu_labeled    NyuLabeledDataset       nyu          (train only)
+nyu_frames     NyuFramesDataset        nyu          (train only)
+kitti          KittiDataset            kitti_garg   raw root [depth-annotated root]
+rgbd_list      RGBDListDataset         rgbd         frame list file(s)
+recording      RecordingSourceDataset  rgbd         recordings (rosbag2, TUM RGB-D, 7-Scenes,
+                                                    Open3D folder, frame list) and ``KEY=VALUE``
+                                                    options; split 'test': validation blocks
+=============  ======================  ===========  ==========================================
 
 A kind's module (which imports torch) is imported only when the kind is used, so this table can
 be read by the command line's argument parser without it.
@@ -141,6 +144,44 @@ def _open_rgbd_list(locations: List[str], options: OpenOptions) -> Any:
     return RGBDListDataset(locations)
 
 
+# evaluate's split names -> the recording kind's time blocks: 'test' (evaluate's default) is the
+# held-out validation block, so that scores before and after fine-tuning are held out.
+RECORDING_SPLITS = {'test': 'val', 'val': 'val', 'train': 'train', 'all': 'all'}
+
+
+def _open_recording(locations: List[str], options: OpenOptions) -> Any:
+    """
+    Open recordings; a location ``KEY=VALUE`` (not an existing path) is a dataset option.
+
+    Values are read as YAML (``intrinsics=[525, 525, 319.5, 239.5]``, ``min_interval=0.5``).
+    Split 'test' (evaluate's default) is each recording's validation block, 'train' its
+    training block, 'all' every frame.
+    """
+    import yaml
+
+    from ros2_depth_trainer.data.recording_sources import RecordingSourceDataset
+
+    if options.split not in RECORDING_SPLITS:
+        raise ValueError(f'a recording splits into {sorted(RECORDING_SPLITS)}, got '
+                         f'{options.split!r}')
+    paths, args = [], {}
+    for location in locations:
+        key, equals, value = location.partition('=')
+        if equals and key.isidentifier() and not Path(location).exists():
+            try:
+                args[key] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise ValueError(f'{location}: the value is not valid YAML') from None
+        else:
+            paths.append(location)
+    if not paths:
+        raise ValueError('give at least one recording path before its KEY=VALUE options')
+    try:
+        return RecordingSourceDataset(paths, split=RECORDING_SPLITS[options.split], **args)
+    except TypeError as exc:  # an unknown option
+        raise ValueError(f'recording options: {exc}') from None
+
+
 _NYU = 'ros2_depth_trainer.data.nyu'
 KINDS: Dict[str, DatasetKind] = {kind.name: kind for kind in (
     DatasetKind('synthetic', 'ros2_depth_trainer.data.synthetic', 'full', 'SyntheticDataset',
@@ -152,6 +193,8 @@ KINDS: Dict[str, DatasetKind] = {kind.name: kind for kind in (
                 _open_kitti),
     DatasetKind('rgbd_list', 'ros2_depth_trainer.data.rgbd_list', 'rgbd', 'RGBDListDataset',
                 _open_rgbd_list),
+    DatasetKind('recording', 'ros2_depth_trainer.data.recording_sources', 'rgbd',
+                'RecordingSourceDataset', _open_recording),
 )}
 
 
