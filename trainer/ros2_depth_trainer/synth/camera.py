@@ -38,6 +38,18 @@ class CameraPose:
         right, down = cr * right + sr * down, -sr * right + cr * down
         return np.stack([right, down, forward], axis=1)
 
+    @staticmethod
+    def from_rotation(position: np.ndarray, rotation: np.ndarray) -> 'CameraPose':
+        """Return the pose at `position` whose rotation() is `rotation` (optical to world)."""
+        rotation = np.asarray(rotation, float)
+        forward = rotation[:, 2]
+        yaw = math.atan2(forward[1], forward[0])
+        pitch = math.asin(float(np.clip(forward[2], -1.0, 1.0)))
+        level = CameraPose((0.0, 0.0, 0.0), yaw, pitch, 0.0).rotation()
+        roll = math.atan2(float(rotation[:, 0] @ level[:, 1]), float(rotation[:, 0] @ level[:, 0]))
+        x, y, z = (float(v) for v in np.asarray(position, float).reshape(3))
+        return CameraPose((x, y, z), yaw, pitch, roll)
+
 
 def camera_from_fov(width: int, height: int, fov_deg: float) -> PinholeCamera:
     """Return square-pixel intrinsics with the given horizontal field of view, centred."""

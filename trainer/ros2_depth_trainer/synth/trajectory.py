@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterator, List
+from typing import Iterator, List, Optional
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from .camera import camera_from_fov, CameraPose
 from .frame import Frame
 from .indoor import draw_room_plan, indoor_scene
 from .render import render
+from .rig import DepthRig, RigFrame
 from .scene import Scene
 from .scenes import KINDS
 from .sensor import draw_sensor
@@ -26,6 +27,7 @@ from .street import draw_street_plan, street_scene
 
 TRAJECTORY_KINDS = ('indoor', 'street')  # the robot kind has single views only
 WALL_MARGIN = 1.4  # metres between the indoor walk and the walls
+_DEPTH_CAMERA_STREAM = 0xD7  # seeds the depth camera's noise apart from the colour camera's
 
 
 @dataclasses.dataclass
@@ -121,10 +123,33 @@ def render_trajectory(kind: str, seed: int, frames: int, rate_hz: float, height:
     the whole trajectory, only the sensor noise changes from frame to frame. The same
     arguments always give the same frames.
     """
+    for item in render_rig_trajectory(kind, seed, frames, rate_hz, height, width):
+        yield item.colour
+
+
+def render_rig_trajectory(kind: str, seed: int, frames: int, rate_hz: float, height: int,
+                          width: int, rig: Optional[DepthRig] = None) -> Iterator[RigFrame]:
+    """
+    Yield the frames of render_trajectory with their exact depth, and a depth camera's view.
+
+    Each RigFrame's colour frame is the one render_trajectory yields. With a `rig`, the depth
+    camera is rendered from its own pose (the colour pose composed with the rig's offset)
+    through its own intrinsics, with the trajectory's sensor model and its own noise stream,
+    so its depth is exact for that camera (holes aside) and unaligned to the colour.
+    """
     trajectory = plan_trajectory(kind, seed, frames, rate_hz)
     _, sensor_rng = _streams(kind, seed)
     sensor = draw_sensor(kind, sensor_rng, legacy=True)  # the bags' sensor: generator 1.0
     camera = camera_from_fov(width, height, trajectory.fov_deg)
     for i, pose in enumerate(trajectory.poses):
-        rng = np.random.default_rng(np.random.SeedSequence([int(seed), KINDS.index(kind), i]))
-        yield render(trajectory.scene, pose, camera, sensor, rng, time_s=i / float(rate_hz)).frame
+        stream = [int(seed), KINDS.index(kind), i]
+        time_s = i / float(rate_hz)
+        colour = render(trajectory.scene, pose, camera, sensor,
+                        np.random.default_rng(np.random.SeedSequence(stream)), time_s=time_s)
+        item = RigFrame(colour=colour.frame, aligned_depth=colour.exact_depth, rig=rig)
+        if rig is not None:
+            rng = np.random.default_rng(np.random.SeedSequence(stream + [_DEPTH_CAMERA_STREAM]))
+            depth = render(trajectory.scene, rig.pose(pose), rig.camera, sensor, rng,
+                           time_s=time_s)
+            item.depth, item.depth_exact = depth.frame, depth.exact_depth
+        yield item
