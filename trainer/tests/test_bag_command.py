@@ -75,3 +75,54 @@ def test_parse_size() -> None:
     for bad in ('320', '0x10', 'axb', '10x-3'):
         with pytest.raises(argparse.ArgumentTypeError, match='HxW'):
             parse_size(bad)
+
+
+def test_driver_like_options_are_reproducible(tmp_path: Path) -> None:
+    """
+    Driver-like options are reproducible: two runs give the same bytes.
+
+    Compressed colour, compressedDepth from a depth camera, SQLite3 and the truth file; the
+    command is recorded and the truth sits beside the bag.
+    """
+    options = ['--storage', 'sqlite3', '--image-format', 'png', '--depth-camera',
+               '--depth-size', '20x28', '--depth-rotation-deg', '0', '2', '0',
+               '--compressed-depth', '--write-truth']
+    first, second = tmp_path / 'a' / 'street', tmp_path / 'b' / 'street'
+    assert synth_bag(first, *options) == 0 and synth_bag(second, *options) == 0
+    assert file_hashes(first) == file_hashes(second)
+    assert sorted(file_hashes(first)) == ['metadata.yaml', 'street.db3']
+    truth = first.parent / 'street.truth.npz'
+    assert sorted(p.name for p in first.parent.iterdir()) == ['street', 'street.truth.npz']
+    assert truth.read_bytes() == (second.parent / 'street.truth.npz').read_bytes()
+    metadata = yaml.safe_load((first / 'metadata.yaml').read_text())
+    metadata = metadata['rosbag2_bagfile_information']
+    assert metadata['storage_identifier'] == 'sqlite3'
+    assert metadata['custom_data']['ros2_depth.command'] == (
+        'ros2-depth-train synth-bag --kind street --seed 3 --seconds 0.3 --rate 10 --size 24x32 '
+        '--storage sqlite3 --image-format png --compressed-depth --depth-camera '
+        '--depth-size 20x28 --depth-fov 87 --depth-baseline 0.05 --depth-rotation-deg 0 2 0')
+    topics = {t['topic_metadata']['name']: t['message_count']
+              for t in metadata['topics_with_message_count']}
+    assert topics == {'/tf_static': 1, '/camera/camera_info': 3,
+                      '/camera/image_rect/compressed': 3, '/camera/depth/camera_info': 3,
+                      '/camera/depth/image_rect_raw/compressedDepth': 3}
+    saved = np.load(truth)
+    assert saved['stamp_ns'].tolist() == [START_TIME_NS + i * 100_000_000 for i in range(3)]
+    assert saved['aligned_depth_000002'].shape == (24, 32)
+    assert saved['depth_exact_000000'].shape == (20, 28)
+    own = tmp_path / 'c' / 'street'
+    assert synth_bag(own, '--write-truth', str(tmp_path / 'own.npz')) == 0
+    assert (tmp_path / 'own.npz').is_file() and 'depth_k' not in np.load(tmp_path / 'own.npz')
+
+
+@pytest.mark.parametrize('options, message', [
+    (['--depth-fov', '70'], 'add --depth-camera'),
+    (['--depth-camera', '--depth-fov', '180'], '--depth-fov must be'),
+    (['--image-format', 'jpeg', '--jpeg-quality', '101'], '--jpeg-quality must be'),
+])
+def test_bad_driver_options_are_one_line(tmp_path: Path, caplog, options: List[str],
+                                         message: str) -> None:
+    """Depth camera options without --depth-camera, or out of range: exit 2, nothing written."""
+    assert synth_bag(tmp_path / 'bag', *options) == 2
+    assert message in caplog.text
+    assert not (tmp_path / 'bag').exists()
