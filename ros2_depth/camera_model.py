@@ -15,6 +15,13 @@ from typing import Any, Sequence, Tuple
 import numpy as np
 
 
+# The tangent of the angle between the optical axis and the farther image edge, in each axis,
+# lies between these for any real rectified camera (0.2 milliarcseconds to 89.94 degrees):
+# intrinsics beyond them are garbage, and would overflow the float32 point cloud (a far principal
+# point, a tiny focal length) or the arithmetic on focal lengths (one near the float maximum).
+EDGE_SLOPE_RANGE = (1e-9, 1000.0)
+
+
 class CameraInfoError(ValueError):
     """A camera_info message cannot be used as pinhole intrinsics."""
 
@@ -118,10 +125,11 @@ def camera_from_info(info: Any) -> PinholeCamera:
     Return the intrinsics of the (rectified) image described by a sensor_msgs/CameraInfo.
 
     Uses the projection matrix P, which describes the rectified image, and K only when P is all
-    zeros (an uncalibrated driver); a P or K with non-positive or non-finite focal lengths, or a
-    non-finite principal point, is an error naming the matrix, never silently replaced. Binning
-    and region of interest are applied (an ROI outside the sensor is an error), so the result
-    describes the image as published.
+    zeros (an uncalibrated driver); a P or K with non-positive or non-finite focal lengths, a
+    non-finite principal point, or an image edge whose distance from the principal point, in
+    focal lengths, lies outside EDGE_SLOPE_RANGE, is an error naming the matrix, never silently
+    replaced. Binning and region of interest are applied (an ROI outside the sensor is an
+    error), so the result describes the image as published.
     """
     p = _matrix(info.p, 3, 4, 'P')
     k = _matrix(info.k, 3, 3, 'K')
@@ -145,6 +153,17 @@ def camera_from_info(info: Any) -> PinholeCamera:
             'publish the calibrated intrinsics'
         )
     width, height = int(info.width), int(info.height)
+    axes = (('x', float(fx), float(cx), width), ('y', float(fy), float(cy), height))
+    for axis, f, c, size in axes:
+        slope = max(abs(c + 0.5), abs(size - 0.5 - c)) / f  # tan of the edge's angle off axis
+        if not EDGE_SLOPE_RANGE[0] <= slope <= EDGE_SLOPE_RANGE[1]:
+            raise CameraInfoError(
+                f'camera_info {name} has f{axis}={f:.6g} c{axis}={c:.6g} for an image {size} '
+                f'pixels across: its farther edge would lie {slope:.3g} focal lengths from the '
+                f'principal point, outside the {EDGE_SLOPE_RANGE[0]:g} to '
+                f'{EDGE_SLOPE_RANGE[1]:g} of real cameras (0.2 milliarcseconds to 89.94 degrees '
+                'off the optical axis): publish the calibrated intrinsics'
+            )
     bin_x, bin_y = max(int(info.binning_x), 1), max(int(info.binning_y), 1)
     roi = info.roi
     x_off, y_off, roi_w, roi_h = (

@@ -261,6 +261,38 @@ def test_camera_from_info_names_the_bad_value(
     assert 'all zeros' not in str(err.value)
 
 
+@pytest.mark.parametrize('index, value, words', [
+    (2, 1e300, ['P', 'fx=', 'cx=1e+300']),  # found by the fuzz test: published infinite points
+    (6, -1e300, ['P', 'fy=', 'cy=-1e+300']),
+    (0, 1e-300, ['P', 'fx=1e-300']),
+    (5, 5e-324, ['P', 'fy=4.94066e-324', 'inf focal lengths']),
+    (0, 0.3, ['P', 'fx=0.3']),  # a 640-pixel image 1,000 focal lengths across
+    (5, 1.7e308, ['P', 'fy=1.7e+308']),  # found by the fuzz test: an OverflowError in the frame
+    (0, 1e12, ['P', 'fx=1e+12', '3.44e-10 focal lengths']),  # 1e-9 is 0.2 milliarcseconds
+])
+def test_camera_from_info_rejects_intrinsics_no_pinhole_camera_has(
+    calibrated_info: CameraInfo, index: int, value: float, words: list
+) -> None:
+    """Finite but absurd intrinsics: an error, never infinite points or overflowing arithmetic."""
+    values = list(calibrated_info.p)
+    values[index] = value
+    calibrated_info.p = values
+    with pytest.raises(CameraInfoError) as err:
+        camera_from_info(calibrated_info)
+    for word in words + ['focal lengths from the principal point']:
+        assert word in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize('degrees', [170.0, 1e-4])
+def test_camera_from_info_takes_very_wide_and_very_narrow_cameras(
+    calibrated_info: CameraInfo, degrees: float
+) -> None:
+    """A 170-degree rectified view and a 0.36 arcsecond one are far inside the limits."""
+    f = 320 / np.tan(np.radians(degrees / 2))
+    calibrated_info.p = [f, 0.0, 319.5, 0.0, 0.0, f, 239.5, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert camera_from_info(calibrated_info).fx == pytest.approx(f)
+
+
 def test_camera_from_info_rejects_an_roi_outside_the_sensor(calibrated_info: CameraInfo) -> None:
     calibrated_info.roi.x_offset, calibrated_info.roi.width = 400, 320
     calibrated_info.roi.y_offset, calibrated_info.roi.height = 0, 240
