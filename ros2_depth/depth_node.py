@@ -297,8 +297,10 @@ class DepthNode(Node):
         Log a dropped frame: every new problem at once, a repeated one at most every 5 s.
 
         A problem is new after a good frame too (``process`` clears it), and /diagnostics shows
-        it only until then.
+        it only until then. Control characters (from an encoding or frame_id) are escaped, so
+        the line stays one line.
         """
+        problem, line = _one_line(problem), _one_line(line)
         self.stats['errors'] += 1
         now = time.monotonic()
         if problem != self._last_error or now - self._last_error_time > 5.0:
@@ -348,8 +350,8 @@ class DepthNode(Node):
                 )
             elif info.header.frame_id != image.header.frame_id:
                 log.warning(
-                    f'camera_info frame "{info.header.frame_id}" differs from image frame '
-                    f'"{image.header.frame_id}"; outputs use the image frame',
+                    f'camera_info frame "{_one_line(info.header.frame_id)}" differs from image '
+                    f'frame "{_one_line(image.header.frame_id)}"; outputs use the image frame',
                     throttle_duration_sec=30.0,
                 )
             if want_depth or want_normals or want_points or want_any_labels:
@@ -445,8 +447,13 @@ class DepthNode(Node):
 def _stamp(msg: Image) -> str:
     return (
         f'{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} '
-        f'(frame "{msg.header.frame_id}")'
+        f'(frame "{_one_line(msg.header.frame_id)}")'
     )
+
+
+def _one_line(text: str) -> str:
+    """Return text with its control characters escaped (a newline as backslash n)."""
+    return ''.join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _handle_signals(handler: Any) -> None:
