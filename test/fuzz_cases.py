@@ -124,6 +124,17 @@ def _pick(rng: np.random.Generator, items: Sequence) -> object:
     return items[int(rng.integers(len(items)))]
 
 
+def _plain(kind: str, outcome: str, info_fields: Optional[Dict[str, object]] = None,
+           **case_fields: object) -> Callable[[np.random.Generator], Case]:
+    """Return a kind of small rgb8 frames with sane intrinsics but for the fields given."""
+    def make(rng: np.random.Generator) -> Case:
+        width, height = _size(rng)
+        info = _info(rng, width, height, **(info_fields or {}))
+        return Case(kind, outcome, width, height, info=info, batch=_batch(rng), **case_fields)
+
+    return make
+
+
 def good_case(rng: np.random.Generator, real_size: bool = False) -> Case:
     """Return a good camera frame: colour encoding, tight or padded rows, sane intrinsics."""
     width, height = (640, 480) if real_size else _size(rng)
@@ -275,13 +286,6 @@ def _bad_p_good_k(rng: np.random.Generator) -> Case:
                 reason='camera_info P has', batch=_batch(rng))
 
 
-def _uncalibrated(rng: np.random.Generator) -> Case:
-    width, height = _size(rng)
-    return Case('uncalibrated', 'error', width, height, 'rgb8',
-                info=_info(rng, width, height, matrix='none'), reason='neither P nor K',
-                batch=_batch(rng))
-
-
 def _roi_outside_sensor(rng: np.random.Generator) -> Case:
     width, height = _size(rng)
     sensor_w, sensor_h = width + int(rng.integers(0, 50)), height + int(rng.integers(0, 50))
@@ -350,12 +354,6 @@ def _binning_and_roi(rng: np.random.Generator) -> Case:
     return Case('binning_and_roi', 'accept', width, height, 'rgb8', info=info, batch=_batch(rng))
 
 
-def _k_only(rng: np.random.Generator) -> Case:
-    width, height = _size(rng)
-    return Case('k_only', 'accept', width, height, 'bgr8',
-                info=_info(rng, width, height, matrix='K'), batch=_batch(rng))
-
-
 def _garbage_k_and_distortion(rng: np.random.Generator) -> Case:
     """P is good; K, D and the distortion model (all unused for rectified images) are junk."""
     width, height = _size(rng)
@@ -373,18 +371,6 @@ def _odd_frame_id(rng: np.random.Generator) -> Case:
                             'tab\there']))
     return Case('odd_frame_id', 'accept', width, height, 'rgb8', frame_id=frame,
                 info=_info(rng, width, height), batch=_batch(rng))
-
-
-def _empty_frame_id(rng: np.random.Generator) -> Case:
-    width, height = _size(rng)
-    return Case('empty_frame_id', 'accept', width, height, 'rgb8', frame_id='',
-                info=_info(rng, width, height), batch=_batch(rng))
-
-
-def _frame_id_not_camera_info(rng: np.random.Generator) -> Case:
-    width, height = _size(rng)
-    return Case('frame_id_not_camera_info', 'accept', width, height, 'rgb8',
-                info=_info(rng, width, height, frame_id='some_other_frame'), batch=_batch(rng))
 
 
 def _extreme_intrinsics(rng: np.random.Generator) -> Case:
@@ -416,6 +402,13 @@ def _no_camera_info(rng: np.random.Generator) -> Case:
 
 def _camera_infos_alone(rng: np.random.Generator) -> Case:
     return Case('camera_infos_alone', 'info_only', 0, 0, batch=_batch(rng))
+
+
+_uncalibrated = _plain('uncalibrated', 'error', {'matrix': 'none'}, reason='neither P nor K')
+_k_only = _plain('k_only', 'accept', {'matrix': 'K'}, encoding='bgr8')
+_empty_frame_id = _plain('empty_frame_id', 'accept', frame_id='')
+_frame_id_not_camera_info = _plain('frame_id_not_camera_info', 'accept',
+                                   {'frame_id': 'some_other_frame'})
 
 
 def _with_limit(kind: Callable, max_pixels: int) -> Callable:
