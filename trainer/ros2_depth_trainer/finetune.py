@@ -37,6 +37,7 @@ _log = logging.getLogger(__name__)
 OPTIONS_FILE = 'finetune.json'
 REPORT_FILE = 'report.md'
 MODEL_FILE = 'model.onnx'
+DEFAULT_MIN_INTERVAL = 0.2  # seconds between the recorded frames used
 
 
 class FinetuneError(RuntimeError):
@@ -58,7 +59,10 @@ class FinetuneOptions:
     device: str = 'auto'
     num_workers: int = 2
     max_depth: Optional[float] = 10.0
-    recording_args: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Options of the ``recording`` kind (data.recording_sources.RecordingSourceDataset); frames
+    # at least 0.2 s apart by default (near-duplicate video frames add time, not information).
+    recording_args: Dict[str, Any] = dataclasses.field(
+        default_factory=lambda: {'min_interval': DEFAULT_MIN_INTERVAL})
     eval_limit: Optional[int] = None  # frames of each held-out block scored (None: all)
     seed: int = 0
 
@@ -189,6 +193,9 @@ def command_line(options: FinetuneOptions) -> str:
         value = getattr(options, name)
         if value != getattr(defaults, name) and value is not None:
             words += [flag, f'{value:g}' if isinstance(value, float) else str(value)]
+    interval = options.recording_args.get('min_interval', 0.0)
+    if interval != DEFAULT_MIN_INTERVAL:
+        words += ['--min-interval', f'{interval:g}']
     return ' '.join(shlex.quote(w) for w in words)
 
 
@@ -233,13 +240,17 @@ def run_config(options: FinetuneOptions, checkpoint: Path) -> Any:
     return run_config_from_dict(config)
 
 
+def recording_options(options: FinetuneOptions) -> Dict[str, Any]:
+    """Return the ``recording`` kind's options of a run (depth range, subsampling, ...)."""
+    return {'max_depth': options.max_depth, **options.recording_args}
+
+
 def recording_set(path: str, split: str, options: FinetuneOptions, train: bool) -> Dataset:
     """Return one recording's training or held-out block through the dataset registry."""
     from ros2_depth_trainer.config import DatasetConfig
     from ros2_depth_trainer.train import build_dataset
 
-    args = {'paths': [path], 'split': split, 'max_depth': options.max_depth,
-            **options.recording_args}
+    args = {'paths': [path], 'split': split, **recording_options(options)}
     return build_dataset(DatasetConfig(kind='recording', args=args), 'synthetic_robust', train)
 
 
@@ -267,20 +278,43 @@ def latest_checkpoint(folder: Path) -> Optional[Path]:
     return found[-1] if found else None
 
 
-def evaluate_recording(path: str, start: Path, final: Path, options: FinetuneOptions,
+def model_runner(path: Path, name: str, options: FinetuneOptions) -> Any:
+    """
+    Return an evaluation runner for a model, as the node runs it where possible.
+
+    An exported model (the sidecar beside a checkpoint) runs on ONNX Runtime, exactly the file
+    the node would load and faster than torch on a CPU; a bare checkpoint runs in torch.
+    """
+    from ros2_depth_trainer.evaluate import runner_from_checkpoint, runner_from_onnx
+
+    sidecar = Path(path).with_suffix('.json')
+    if sidecar.is_file() and Path(path).with_suffix('.onnx').is_file():
+        return runner_from_onnx(sidecar, name=name)
+    return runner_from_checkpoint(path, name=name, device=resolved_device(options))
+
+
+def resolved_device(options: FinetuneOptions) -> str:
+    """Return the device 'auto' stands for (cuda if there is one), or the one asked for."""
+    if options.device == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    return options.device
+
+
+def evaluate_recording(path: str, start: Path, model: Path, options: FinetuneOptions,
                        output: Path) -> Any:
-    """Score the Mean baseline, the start model and the result on one held-out block."""
+    """Score the Mean baseline, the start model and the exported result on a held-out block."""
     from ros2_depth_trainer.data.registry import default_protocol
     from ros2_depth_trainer.evaluate import (dataset_mean_depth, evaluate, open_dataset,
-                                             runner_from_checkpoint, write_outputs)
+                                             write_outputs)
     from ros2_depth_trainer.protocols import PROTOCOLS
 
-    held_out = open_dataset('recording', [path], split='val')
-    train_mean = dataset_mean_depth(open_dataset('recording', [path], split='train'),
-                                    limit=200)
-    device = 'cuda' if options.device != 'cpu' and torch.cuda.is_available() else 'cpu'
-    runners = [runner_from_checkpoint(start, name='before', device=device),
-               runner_from_checkpoint(final, name='after', device=device)]
+    # The same blocks, subsampling and depth range as training, as evaluate's KEY=VALUE options.
+    locations = [path] + [f'{key}={json.dumps(value)}'
+                          for key, value in recording_options(options).items()]
+    held_out = open_dataset('recording', locations, split='val')
+    train_mean = dataset_mean_depth(open_dataset('recording', locations, split='train'),
+                                    limit=200, progress=False)
+    runners = [model_runner(start, 'before', options), model_runner(model, 'after', options)]
     protocol = PROTOCOLS[default_protocol('recording') or 'full']
     result = evaluate(held_out, runners, protocol, train_mean, dataset_name=path,
                       figure_rows=4, limit=options.eval_limit, median_scaling=True)
@@ -314,7 +348,7 @@ def write_report(options: FinetuneOptions, start: Path, results: Dict[str, Any],
     """Write the report (``REPORT_FILE``): what ran, before/after per recording, commands."""
     lines = ['# Fine-tuning report', '',
              f'Started from `{start}`; {options.steps} steps of batch {options.batch_size}, '
-             f'learning rate {options.lr:g}, on {options.device} '
+             f'learning rate {options.lr:g}, on {resolved_device(options)} '
              f'({seconds / 60:.1f} minutes in all)'
              + (f'; {options.synthetic_ratio:.0%} of the training samples generated scenes '
                 f'from {", ".join(options.synthetic)}' if options.synthetic_ratio > 0 else '')
@@ -377,14 +411,14 @@ def finetune(options: FinetuneOptions, resume: bool = False) -> FinetuneResult:
         train(config, folder, resume=checkpoint, train_set=training_sets(options),
               val_set=ConcatDataset([recording_set(p, 'val', options, train=False)
                                      for p in options.recordings]))
-    results = {}
-    for index, path in enumerate(options.recordings):
-        results[path] = evaluate_recording(path, start, final, options,
-                                           folder / 'after' / str(index))
     from ros2_depth_trainer.export import export_model
 
     model = folder / MODEL_FILE
     export_model(model, checkpoint=final)
+    results = {}
+    for index, path in enumerate(options.recordings):
+        results[path] = evaluate_recording(path, start, model, options,
+                                           folder / 'after' / str(index))
     report = write_report(options, start, results, folder, model, time.monotonic() - started)
     summary = {path: {'before': next(c.depth['abs_rel'] for c in r.columns if c.name == 'before'),
                       'after': next(c.depth['abs_rel'] for c in r.columns if c.name == 'after')}

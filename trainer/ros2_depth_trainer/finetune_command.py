@@ -47,6 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--max-depth', type=float, default=10.0,
                         help='recorded depth beyond this (metres) is ignored '
                              '(default: %(default)s)')
+    parser.add_argument('--min-interval', type=float, default=0.2,  # DEFAULT_MIN_INTERVAL
+                        help='keep recorded frames at least this many seconds apart (near-'
+                             'duplicate video frames add time, not information; default: '
+                             '%(default)s)')
     parser.add_argument('--eval-limit', type=int,
                         help='score at most this many held-out frames per recording')
     parser.add_argument('--seed', type=int, default=0)
@@ -77,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
                 synthetic=list(args.synthetic), synthetic_ratio=args.synthetic_ratio,
                 steps=args.steps or steps, batch_size=args.batch_size or batch_size,
                 lr=args.lr, device=args.device, num_workers=workers, max_depth=args.max_depth,
-                eval_limit=args.eval_limit, seed=args.seed)
+                eval_limit=args.eval_limit, seed=args.seed,
+                recording_args={'min_interval': args.min_interval})
         result = finetune(options, resume=args.resume)
     except KeyboardInterrupt:
         _log.error('interrupted; continue with: ros2-depth-train finetune --resume --output %s',
