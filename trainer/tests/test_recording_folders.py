@@ -268,7 +268,7 @@ def test_bags_go_to_the_rosbag_source(tmp_path: Path, monkeypatch: pytest.Monkey
     fake.read_bag_frames = read_bag_frames
     monkeypatch.setitem(sys.modules, 'ros2_depth_trainer.data.rosbag_source', fake)
     frames = read_recording(bag, bag={'image_topic': '/cam/image'}, intrinsics=K)
-    assert calls == [{'path': bag, 'image_topic': '/cam/image'}]
+    assert calls == [{'path': bag, 'image_topic': '/cam/image', 'stamp_tolerance': 0.02}]
     assert [f.stamp for f in frames] == [1.0, 2.0]  # time-ordered
     assert frames[0].arrays()[2] == tuple(K)  # the intrinsics option replaces the bag's
 

@@ -93,7 +93,8 @@ def read_recording(path: Union[str, Path], layout: str = 'auto', intrinsics: Any
     ``layout`` 'auto' detects it; ``intrinsics`` ([fx, fy, cx, cy], a preset name or an Open3D
     intrinsic .json) replaces the recording's own; ``depth_scale`` (depth units per metre)
     replaces the layout's default (TUM 5000, 7-Scenes and Open3D 1000; list files and bags carry
-    their own); ``max_time_diff`` is the TUM colour-depth pairing tolerance in seconds;
+    their own); ``max_time_diff`` is the colour-depth pairing tolerance in seconds (TUM, and
+    bags as ``stamp_tolerance`` unless ``bag`` sets it);
     ``frame_rate`` gives stamp-less layouts (7-Scenes, Open3D, lists) their stamps; ``bag``
     holds keyword options of ``rosbag_source.read_bag_frames``.
     """
@@ -103,7 +104,7 @@ def read_recording(path: Union[str, Path], layout: str = 'auto', intrinsics: Any
     elif layout not in LAYOUTS:
         raise RecordingError(f'layout must be auto or one of {LAYOUTS}, got {layout!r}')
     if layout == 'rosbag2':
-        frames = _read_bag(path, bag or {})
+        frames = _read_bag(path, {'stamp_tolerance': max_time_diff, **(bag or {})})
         override = rgbd_folders.resolve_intrinsics(intrinsics)
         if override is not None:
             frames = [_with_intrinsics(frame, override.values) for frame in frames]
