@@ -58,6 +58,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='continue the run in --output (its options come from there)')
 
 
+def one_line(exc: BaseException) -> str:
+    """
+    Return an error's message as one line.
+
+    A frame that fails to decode in a DataLoader worker comes back as the same exception type
+    with the worker's traceback in its message; its last line is the original message.
+    """
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(exc).__name__
+    last = lines[-1]
+    name, colon, message = last.partition(': ')
+    return message if colon and name.replace('.', '').replace('_', '').isalnum() else last
+
+
 def run(args: argparse.Namespace) -> int:
     """Fine-tune; return the exit status."""
     from ros2_depth_trainer.checkpoint import CheckpointError
@@ -90,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     except (FinetuneError, ConfigError, CheckpointError, TrainingError, EvaluationError,
             ExportError, OSError, ValueError) as exc:
-        _log.error('%s', exc)
+        _log.error('%s', one_line(exc))
         return 1
     _log.info('wrote %s and %s; run it with: ros2 run ros2_depth depth_node --ros-args -p '
               'model:=%s', result.model, result.report, result.model.with_suffix('.json'))

@@ -118,3 +118,16 @@ def test_report_table_marks_the_best_column() -> None:
     assert table[2] == '| abs rel ↓ | 0.500 | 0.300 | **0.200** |'
     assert '| δ < 1.25 ↑ | 0.200 | 0.400 | **0.600** |' in table
     assert '| sq rel ↓ | – | – | – |' in table
+
+
+def test_worker_errors_become_their_original_one_line_message() -> None:
+    from ros2_depth_trainer.finetune_command import one_line
+
+    wrapped = ValueError('Caught RecordingError in DataLoader worker process 1.\n'
+                         'Original Traceback (most recent call last):\n'
+                         '  File "x.py", line 3, in f\n'
+                         'ros2_depth_trainer.data.recording.RecordingError: bag.mcap: '
+                         '/camera/image @ 12.3 s: not a JPEG\n')
+    assert one_line(wrapped) == 'bag.mcap: /camera/image @ 12.3 s: not a JPEG'
+    assert one_line(ValueError('plain: message')) == 'plain: message'
+    assert one_line(OSError()) == 'OSError'
