@@ -224,7 +224,14 @@ def run_config(options: FinetuneOptions, checkpoint: Path) -> Any:
     config = {
         'model': {'variant': base.model.variant, 'overrides': dict(base.model.overrides),
                   'init_from': str(checkpoint)},
-        'data': {'augment': 'synthetic_robust', 'batch_size': options.batch_size,
+        # What train logs and saves; finetune builds the (mixed) datasets itself.
+        'data': {'train': {'kind': 'recording',
+                           'args': {'paths': list(options.recordings), 'split': 'train',
+                                    **recording_options(options)}},
+                 'val': {'kind': 'recording',
+                         'args': {'paths': list(options.recordings), 'split': 'val',
+                                  **recording_options(options)}},
+                 'augment': 'synthetic_robust', 'batch_size': options.batch_size,
                  'val_batch_size': options.batch_size, 'num_workers': options.num_workers,
                  'val_max_batches': 8},
         'loss': dataclasses.asdict(base.loss),

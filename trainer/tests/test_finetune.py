@@ -108,6 +108,10 @@ def test_run_config_fine_tunes_the_start_model_whole() -> None:
     assert stage.eval_modules == ['fc_dropout']
     assert config.optim.lr == 2e-4 and config.data.batch_size == 4
     assert config.loss.labels_weight == 0.5 and config.data.augment == 'synthetic_robust'
+    # The saved config names the data (finetune builds and mixes the datasets itself).
+    assert config.data.train.kind == config.data.val.kind == 'recording'
+    assert config.data.train.args == {'paths': ['a'], 'split': 'train', 'max_depth': 10.0,
+                                      'min_interval': 0.2}
 
 
 def test_report_table_marks_the_best_column() -> None:
