@@ -301,10 +301,11 @@ def model_runner(path: Path, name: str, options: FinetuneOptions) -> Any:
 
 
 def resolved_device(options: FinetuneOptions) -> str:
-    """Return the device 'auto' stands for (cuda if there is one), or the one asked for."""
-    if options.device == 'auto':
-        return 'cuda' if torch.cuda.is_available() else 'cpu'
-    return options.device
+    """Return the device training runs on, as ``train`` resolves it ('auto': cuda if any)."""
+    from ros2_depth_trainer.distributed import DistInfo
+    from ros2_depth_trainer.train import resolve_device
+
+    return str(resolve_device(options.device, DistInfo()))
 
 
 def evaluate_recording(path: str, start: Path, model: Path, options: FinetuneOptions,
