@@ -214,13 +214,13 @@ class ModelRunner:
             x0, y0 = (base_w - net_size[0]) // 2, (base_h - net_size[1]) // 2
             return ImageMap(resize_map(width, base_w), resize_map(height, base_h)).then(
                 ImageMap(AxisMap(1.0, float(x0)), AxisMap(1.0, float(y0))))
-        scale = self.spec.metric_scale
-        canonical = scale.canonical_focal_px if scale is not None else None
-        if self.input_mode == 'canonical' and canonical is not None and intrinsics is None:
+        if intrinsics is not None:  # the node's own map for this camera
+            camera = PinholeCamera(width, height, *map(float, intrinsics[:4]))
+            return self.pipeline.input_map(camera)[0]
+        if self.input_mode == 'canonical' and self.spec.metric_scale is not None:
             raise EvaluationError(f'{self.name}: input mode "canonical" needs the test samples\' '
                                   'intrinsics; use --input-mode crop for samples without them')
-        focal = None if intrinsics is None else (float(intrinsics[0]), float(intrinsics[1]))
-        return input_map((width, height), net_size, self.input_mode, focal, canonical)[0]
+        return input_map((width, height), net_size, self.input_mode)[0]
 
     def output_map(self, width: int, height: int,
                    intrinsics: Optional[Sequence[float]] = None) -> ImageMap:
