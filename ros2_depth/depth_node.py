@@ -47,6 +47,9 @@ INFO_WAIT_S = 0.1
 # After this many images in a row without their own camera_info (while others exist), the
 # camera's stamps are taken not to match: stop waiting and pair with the latest camera_info.
 UNMATCHED_LIMIT = 3
+# An image whose own camera_info was lost takes the nearest one within this window when every
+# camera_info in it has the same calibration (CameraInfoCache.steady_near).
+STEADY_WINDOW_NS = 1_000_000_000
 # How often main() looks whether a signal asked it to stop (its handler cannot wake the executor).
 STOP_POLL_S = 0.1
 # How long destroy_node waits for the worker to finish the frame in hand.
@@ -185,7 +188,7 @@ class DepthNode(Node):
         self._running = True
         self.stats = {
             'received': 0, 'processed': 0, 'dropped_stale': 0, 'dropped_no_info': 0, 'errors': 0,
-            'idle': 0,
+            'idle': 0, 'info_substituted': 0,
         }
         self._inference_ms = 0.0
         self._latency_ms = 0.0
@@ -246,6 +249,14 @@ class DepthNode(Node):
                     'latest one; publish camera_info with the same header as its image',
                     throttle_duration_sec=10.0,
                 )
+            elif found == 'steady':
+                self.stats['info_substituted'] += 1
+                self.get_logger().warning(
+                    f'the camera_info of the image at {_stamp(image)} did not arrive: using the '
+                    'nearest one, the calibration being the same in all around it (camera_info '
+                    'lost in transport: see the DDS profile in the README)',
+                    throttle_duration_sec=10.0,
+                )
             elif found == 'missing':
                 self.stats['dropped_no_info'] += 1
                 self.get_logger().warning(
@@ -269,8 +280,11 @@ class DepthNode(Node):
         'matched': the camera_info of the image's stamp, waited for up to INFO_WAIT_S.
         'latest': the camera's stamps do not match (never did, or not for UNMATCHED_LIMIT images
         in a row, after which the wait is skipped): the camera_info received last.
-        'missing': this image's did not arrive in time while the stamps usually match (a lost
-        message): the frame is dropped rather than given other intrinsics.
+        'steady': this image's did not arrive in time while the stamps usually match (a lost
+        message), and the camera_infos around its stamp all hold the same calibration: the
+        nearest of them.
+        'missing': as 'steady', but the calibration changed nearby (or too few camera_infos are
+        near to tell): the frame is dropped rather than given other intrinsics.
         'none': no camera_info has arrived at all yet.
         """
         stamp = stamp_ns(image.header)
@@ -287,6 +301,10 @@ class DepthNode(Node):
         latest = self._infos.latest
         if latest is None:
             return None, 'none'
+        if self._ever_matched and self._unmatched < UNMATCHED_LIMIT:
+            steady = self._infos.steady_near(stamp, STEADY_WINDOW_NS)
+            if steady is not None:  # a lost camera_info, not a sign that stamps do not match
+                return steady[1], 'steady'
         self._unmatched += 1
         if self._ever_matched and self._unmatched < UNMATCHED_LIMIT:
             return None, 'missing'

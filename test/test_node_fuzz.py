@@ -56,6 +56,7 @@ THROTTLED = {  # warning text -> its throttle in depth_node (seconds)
     'differs from image frame': 30.0,
     'its camera_info did not arrive within': 5.0,
     'no camera_info with the stamp of the image': 10.0,
+    'did not arrive: using the nearest one': 10.0,
 }
 STARTUP_INFO = ('model tiny_camera', 'model predicts')
 LINE = re.compile(r'^\[(DEBUG|INFO|WARN|ERROR|FATAL)\] \[(\d+\.\d+)\] \[([^\]]*)\]: (.*)$')

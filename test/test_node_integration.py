@@ -325,6 +325,39 @@ def test_unmatched_stamps_fall_back_to_the_latest_camera_info(
     assert len(warnings) == 1 and '1700000502' in warnings[0], warnings
 
 
+def test_a_lost_camera_info_is_bridged_only_while_the_calibration_is_steady(
+    harness: Harness, node_log: Path
+) -> None:
+    """
+    Camera_infos lost in transport, frames 0.1 s apart.
+
+    While every camera_info around the image carries one calibration, the image takes the
+    nearest one (counted, and warned about once); after a zoom, a frame whose own camera_info
+    is missing is dropped rather than given either focal length.
+    """
+    base = 1_700_000_450
+    stamps = [(base, index * 100_000_000) for index in range(7)]
+    focal = [FX, FX, FX, FX, 2 * FX, 2 * FX, 2 * FX]
+    lost = {3, 5}
+    for index, stamp in enumerate(stamps):
+        if index not in lost:
+            harness.pub_info.publish(
+                make_camera_info(stamp, FRAME, WIDTH, HEIGHT, focal[index], focal[index], CX, CY))
+            harness.spin_until(lambda: False, 0.05)
+        harness.pub_image.publish(make_image(stamp, FRAME, camera_image(index)))
+        harness.spin_until(lambda: 'info' in harness.received.get(stamp, {}), 3.0)
+    assert harness.spin_until(lambda: all('info' in harness.received.get(s, {})
+                                          for i, s in enumerate(stamps) if i != 5), 10.0), (
+        node_log.read_text())
+    scale = 2 * WIDTH / 304  # the tiny model's grid, as in the test above
+    assert harness.received[stamps[3]]['info'].k[0] == pytest.approx(FX / scale, rel=1e-12)
+    assert harness.received[stamps[6]]['info'].k[0] == pytest.approx(2 * FX / scale, rel=1e-12)
+    assert stamps[5] not in harness.received  # the calibration changed within the window
+    log = node_log.read_text().splitlines()
+    bridged = [line for line in log if 'did not arrive: using the nearest one' in line]
+    assert len(bridged) == 1 and '1700000450.300000000' in bridged[0], bridged
+
+
 def test_errors_end_with_the_next_good_frame(harness: Harness, node_log: Path) -> None:
     """
     After a good frame, /diagnostics is OK again and the same bad input is logged again.

@@ -22,6 +22,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros2_depth.camera_model import fill_camera_info, PinholeCamera
 from ros2_depth.image_encoding import fill_image
+from ros2_depth.resources import FASTDDS_PROFILE_VARIABLES
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 # Output key -> (topic relative to the node's namespace, type).
@@ -123,7 +124,8 @@ class DepthClient:
         With `labels`, it also subscribes to the labels outputs (and so makes the node compute
         them).
         """
-        for key in ISOLATION:
+        # before this process's first participant, which reads the Fast DDS profile
+        for key in ISOLATION + FASTDDS_PROFILE_VARIABLES:
             if key in env:
                 os.environ[key] = env[key]
             else:

@@ -35,7 +35,7 @@ from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy
 from ros2_depth.metrics import DEPTH_METRICS, depth_metrics
 from ros2_depth.model_spec import load_spec, ModelSpecError
-from ros2_depth.resources import default_model_path, share_directory
+from ros2_depth.resources import default_model_path, share_directory, with_fastdds_profile
 from tqdm import tqdm
 
 LOG = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def run_demo(options: DemoOptions) -> Dict[str, Any]:
     out = Path(options.output)
     sources = _open_bags(options)
     out.mkdir(parents=True, exist_ok=True)
-    env = isolated_ros_env(salt=17)
+    env = with_fastdds_profile(isolated_ros_env(salt=17))  # images through shared memory
     node_log = out / 'depth_node.log'
     ros_args = ['-p', f'backend:={options.backend}', '-p', f'num_threads:={options.num_threads}']
     if options.model:

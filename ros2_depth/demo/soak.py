@@ -34,12 +34,13 @@ from ros2_depth.camera_model import PinholeCamera
 from ros2_depth.demo.depth_client import (
     camera_info_msg, DepthClient, image_msg, isolated_ros_env, start_node_process, stop_process)
 from ros2_depth.model_spec import load_spec
-from ros2_depth.resources import default_model_path
+from ros2_depth.resources import default_model_path, with_fastdds_profile
 
 LOG = logging.getLogger('soak')
 NAMESPACE = '/soak_camera'
 FRAME = 'soak_camera_optical_frame'
-COUNTERS = ('received', 'processed', 'dropped_stale', 'dropped_no_info', 'errors', 'idle')
+COUNTERS = ('received', 'processed', 'dropped_stale', 'dropped_no_info', 'info_substituted',
+            'errors', 'idle')
 Stamp = Tuple[int, int]
 
 
@@ -56,6 +57,7 @@ class SoakOptions:
     num_threads: int = 2
     inference_runs: int = 30
     node_log: Optional[Path] = None
+    dds_profile: str = 'shipped'  # 'shipped': config/fastdds.xml in both processes; 'default'
 
 
 class SoakClient(DepthClient):
@@ -142,6 +144,8 @@ def run_soak(options: SoakOptions) -> Dict[str, Any]:
              options.inference_runs, options.num_threads)
 
     env = isolated_ros_env(salt=23)
+    if options.dds_profile == 'shipped':
+        env = with_fastdds_profile(env)
     node_log = options.node_log or Path(tempfile.mkdtemp(prefix='soak_')) / 'depth_node.log'
     ros_args = ['-p', f'num_threads:={options.num_threads}', '-p', f'model:={model}']
     proc = start_node_process(node_log, env, NAMESPACE, ros_args)
@@ -277,11 +281,12 @@ def describe(summary: Dict[str, Any]) -> str:
     """Return the summary as a few lines of text."""
     lat = summary['latency_ms']['all_outputs']
     frames, node, mem = summary['frames'], summary['node_counters_after_warmup'], summary['rss']
-    machine = summary['machine']
+    machine, opts = summary['machine'], summary['options']
     return '\n'.join([
-        f"model {summary['model']}, {summary['options']['width']}x{summary['options']['height']} "
-        f"rgb8 at {summary['options']['rate_hz']:g} Hz for {summary['options']['duration_s']:g} s "
-        f"(warm-up {summary['options']['warmup_s']:g} s), outputs {', '.join(summary['outputs'])}",
+        f"model {summary['model']}, {opts['width']}x{opts['height']} rgb8 at "
+        f"{opts['rate_hz']:g} Hz for {opts['duration_s']:g} s "
+        f"(warm-up {opts['warmup_s']:g} s), outputs {', '.join(summary['outputs'])}, "
+        f"Fast DDS profile: {opts.get('dds_profile', 'default')}",
         f"bare inference: median {summary['bare_inference_ms']['median']:.1f} ms before, "
         f"{machine['bare_inference_ms_after']['median']:.1f} ms after",
         f"latency, send to all outputs: p50 {lat.get('p50', float('nan')):.1f} ms, "
@@ -316,12 +321,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--inference-runs', type=int, default=30)
     parser.add_argument('--json', type=Path, help='write the summary here as JSON')
     parser.add_argument('--node-log', type=Path, help="write the node's console output here")
+    parser.add_argument(
+        '--dds-profile', choices=('shipped', 'default'), default='shipped',
+        help="'shipped': both processes use config/fastdds.xml (images through shared memory); "
+             "'default': Fast DDS's default transports")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s')
     summary = run_soak(SoakOptions(
         duration_s=args.duration, warmup_s=args.warmup, rate_hz=args.rate, width=args.width,
         height=args.height, model=args.model, num_threads=args.threads,
-        inference_runs=args.inference_runs, node_log=args.node_log))
+        inference_runs=args.inference_runs, node_log=args.node_log,
+        dds_profile=args.dds_profile))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + '\n')
     print(describe(summary))
