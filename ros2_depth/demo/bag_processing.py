@@ -6,10 +6,10 @@ each message's CDR bytes, receive time and connection (type, definition, hash, s
 format and offered QoS) as they are, and the node's outputs are added beside them: for each
 colour image (sensor_msgs/Image rgb8, bgr8, rgba8, bgra8, mono8, or sensor_msgs/CompressedImage
 JPEG/PNG) paired with its camera_info, `ros_messages.output_messages` computes the same messages
-depth_node publishes (the same pipeline and message code), which rclpy serialises. They carry the
-image's header and are written at the image's receive time, on `<prefix>/depth/image`,
-`<prefix>/depth/camera_info`, `<prefix>/normals/image`, `<prefix>/points` and, for a model with
-labels, `<prefix>/labels/image` and `<prefix>/labels/color`.
+depth_node publishes (the same pipeline and message code), which rclpy serialises (`cdr_bytes`).
+They carry the image's header and are written at the image's receive time, on
+`<prefix>/depth/image`, `<prefix>/depth/camera_info`, `<prefix>/normals/image`, `<prefix>/points`
+and, for a model with labels, `<prefix>/labels/image` and `<prefix>/labels/color`.
 
 Images are paired with camera_info by header stamp as the node pairs them (`CameraInfoCache`),
 waiting for a camera_info up to depth_node.INFO_WAIT_S of bag time after its image; a camera
@@ -131,6 +131,10 @@ class ProcessBagSummary:
         return '\n'.join(lines)
 
 
+def _seconds(ns: int) -> str:
+    return '{}.{:09d} s'.format(*divmod(int(ns), 1_000_000_000))
+
+
 def _one_line(exc: BaseException) -> str:
     return ' '.join(str(exc).split()).rstrip('.') or type(exc).__name__
 
@@ -234,6 +238,21 @@ def _typestore() -> Any:
     from rosbags.typesys import get_typestore, Stores
 
     return get_typestore(Stores.LATEST)
+
+
+def cdr_bytes(msg: Any, msgtype: str, store: Any) -> bytes:
+    """
+    Return an rclpy message as CDR bytes, with zeros in the alignment padding.
+
+    rclpy's serialize_message leaves the padding between fields (after a string, before a
+    uint32) as whatever the buffer held, so the same message gives different bytes from run to
+    run; one pass through the `rosbags` typestore `store` (decode and encode) writes the same
+    fields with zero padding.
+    """
+    from rclpy.serialization import serialize_message
+
+    raw = serialize_message(msg)
+    return bytes(store.serialize_cdr(store.deserialize_cdr(raw, msgtype), msgtype))
 
 
 def _output_qos() -> Any:
@@ -438,7 +457,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
            topics: Dict[str, str], image_topic: str, image_type: str, info_topic: str,
            summary: ProcessBagSummary, show_progress: bool) -> None:
     """Copy every message of `reader` into a new bag at `path` and add the outputs."""
-    from rclpy.serialization import deserialize_message, serialize_message
+    from rclpy.serialization import deserialize_message
     from rosbags.rosbag2 import Writer
     from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -463,7 +482,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
     wanted = set(keys)
 
     def process(image: Any, info: Optional[Any], found: str, bag_ns: int) -> None:
-        where = f'image at {stamp_ns(image.header) / 1e9:.9f} s on {image_topic}'
+        where = f'image at {_seconds(stamp_ns(image.header))} on {image_topic}'
         if info is None:
             kind = ('no camera_info yet' if found == 'none' else
                     f'its camera_info did not come within {INFO_WAIT_S:g} s of bag time')
@@ -485,7 +504,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
             problems.add(type(exc).__name__, f'skipped the {where}: {_one_line(exc)}')
             return
         for key, msg in messages.items():
-            writer.write(out_conns[key], bag_ns, serialize_message(msg))
+            writer.write(out_conns[key], bag_ns, cdr_bytes(msg, OUTPUT_TOPICS[key][1], store))
             summary.written[topics[key]] += 1
         summary.processed += 1
 
@@ -512,7 +531,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
                     info = deserialize_message(raw, CameraInfo)
                 except Exception as exc:  # corrupt CDR
                     problems.add('undecodable camera_info', f'skipped a camera_info at bag time '
-                                 f'{bag_ns / 1e9:.9f} s: cannot deserialise it ({_one_line(exc)})')
+                                 f'{_seconds(bag_ns)}: cannot deserialise it ({_one_line(exc)})')
                 else:
                     pairing.infos.add(stamp_ns(info.header), info)
             elif conn.topic == image_topic:
@@ -520,7 +539,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
                     image = deserialize_message(raw, image_class)
                 except Exception as exc:  # corrupt CDR
                     problems.add('undecodable image', f'skipped an image at bag time '
-                                 f'{bag_ns / 1e9:.9f} s: cannot deserialise it ({_one_line(exc)})')
+                                 f'{_seconds(bag_ns)}: cannot deserialise it ({_one_line(exc)})')
                     progress.update()
                 else:
                     pairing.pending.append((bag_ns, image))
