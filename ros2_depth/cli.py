@@ -66,6 +66,32 @@ def _process_bag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _infer(args: argparse.Namespace) -> int:
+    from ros2_depth.demo.image_files import infer_images, InferError, InferOptions
+
+    options = InferOptions(
+        images=args.images,
+        output=args.output,
+        fx=args.fx,
+        fy=args.fy,
+        cx=args.cx,
+        cy=args.cy,
+        camera_info=args.camera_info,
+        model=args.model,
+        backend=args.backend,
+        num_threads=args.threads,
+        resize_mode=args.resize_mode,
+        progress=not args.no_progress,
+    )
+    try:
+        summary = infer_images(options)
+    except InferError as exc:
+        logging.getLogger('ros2-depth').error('infer: %s', exc)
+        return 1
+    print(summary.describe())
+    return 0 if summary.written else 1
+
+
 def _info(args: argparse.Namespace) -> int:
     import time
 
@@ -166,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     _add_process_bag(sub)
+    _add_infer(sub)
 
     info = sub.add_parser('info', help='check a model and its sidecar and time its inference')
     info.add_argument(
@@ -218,6 +245,41 @@ def _add_process_bag(sub: Any) -> None:
     bag.add_argument('--overwrite', action='store_true', help='replace OUT if it is a rosbag2')
     bag.add_argument('--no-progress', action='store_true', help='no progress bar')
     bag.set_defaults(func=_process_bag)
+
+
+def _add_infer(sub: Any) -> None:
+    """Add the `infer` subcommand."""
+    from ros2_depth.pipeline import RESIZE_MODES
+
+    infer = sub.add_parser(
+        'infer',
+        help='depth, normals, labels and a point cloud for image files (no ROS)',
+        description='Run the depth pipeline on image files and write, per image, depth as a '
+        '16-bit PNG in millimetres (0 = invalid) and as .npy in metres (NaN = invalid), normals '
+        'and labels as PNG, a coloured binary PLY point cloud and a preview sheet, plus '
+        'infer.json with the intrinsics of every output. Without --fx or --camera-info the '
+        "model's canonical camera scaled to the image is assumed, and metric scale is a guess.",
+    )
+    infer.add_argument('images', nargs='+', help='image files, folders of images, or globs')
+    infer.add_argument('--output', type=Path, required=True, help='output folder')
+    intrinsics = infer.add_argument_group('intrinsics (pixels; default: assumed)')
+    intrinsics.add_argument('--fx', type=float, help='focal length x')
+    intrinsics.add_argument('--fy', type=float, help='focal length y (default: fx)')
+    intrinsics.add_argument('--cx', type=float, help='principal point x (default: centre)')
+    intrinsics.add_argument('--cy', type=float, help='principal point y (default: centre)')
+    intrinsics.add_argument(
+        '--camera-info', type=Path, metavar='YAML',
+        help='camera_info YAML as camera_calibration writes it (its P, else K, is used)',
+    )
+    infer.add_argument(
+        '--model', default='', help='model sidecar (.json); default: the bundled model'
+    )
+    infer.add_argument('--backend', default='onnxruntime', choices=sorted(BACKENDS))
+    infer.add_argument('--threads', type=int, default=2, help='inference threads')
+    infer.add_argument('--resize-mode', default='canonical', choices=RESIZE_MODES,
+                       help="as depth_node's resize_mode (default: %(default)s)")
+    infer.add_argument('--no-progress', action='store_true', help='no progress bar')
+    infer.set_defaults(func=_infer)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -508,7 +508,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
             summary.written[topics[key]] += 1
         summary.processed += 1
 
-    with writer, logging_redirect_tqdm(loggers=[LOG]), tqdm(
+    with writer, logging_redirect_tqdm(), tqdm(
             total=summary.images, unit='image', desc=path.name, disable=not show_progress,
             leave=False) as progress:
         copies = {}
