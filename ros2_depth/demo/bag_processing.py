@@ -210,7 +210,8 @@ class _Pairing:
 
         An image is decided when its camera_info is in, or `now_ns` (bag time; None at the end
         of the bag) lies more than INFO_WAIT_S after it; 'latest', 'missing' and 'none' as in
-        DepthNode._camera_info_for.
+        DepthNode._camera_info_for. Call it with each message's time before adding the message
+        (to decide the images it comes too late for) and after (for the image it completes).
         """
         while self.pending:
             bag_ns, image = self.pending[0]
@@ -523,9 +524,16 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
         out_conns = {k: writer.add_connection(topics[k], OUTPUT_TOPICS[k][1], typestore=store,
                                               offered_qos_profiles=[_output_qos()])
                      for k in keys}
+
+        def decide(now_ns: Optional[int]) -> None:
+            for image_ns, image, info, found in pairing.ready(now_ns):
+                process(image, info, found, image_ns)
+                progress.update()
+
         for conn, bag_ns, raw in reader.messages():
             writer.write(copies[conn.id], bag_ns, raw)
             summary.copied += 1
+            decide(bag_ns)  # images whose camera_info did not come in time, before this message
             if conn.topic == info_topic:
                 try:
                     info = deserialize_message(raw, CameraInfo)
@@ -543,11 +551,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
                     progress.update()
                 else:
                     pairing.pending.append((bag_ns, image))
-            for image_ns, image, info, found in pairing.ready(bag_ns):
-                process(image, info, found, image_ns)
-                progress.update()
-        for image_ns, image, info, found in pairing.ready(None):
-            process(image, info, found, image_ns)
-            progress.update()
+            decide(bag_ns)  # images whose camera_info this message was
+        decide(None)
     summary.skipped = {k: n for k, n in problems.counts.items() if k != LATEST}
     summary.paired_with_latest = problems.counts.get(LATEST, 0)
