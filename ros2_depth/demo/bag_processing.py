@@ -36,6 +36,7 @@ import numpy as np
 from ros2_depth.backends import BackendError, create_backend
 from ros2_depth.camera_info_cache import CameraInfoCache, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
+from ros2_depth.demo.image_files import progress_logging
 from ros2_depth.depth_node import INFO_WAIT_S, UNMATCHED_LIMIT
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
 from ros2_depth.model_spec import load_spec, ModelSpecError
@@ -463,7 +464,6 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
     from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
     from sensor_msgs.msg import CameraInfo, CompressedImage, Image
     from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
 
     plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
     writer = Writer(path, version=BAG_VERSION, storage_plugin=plugin)
@@ -509,7 +509,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
             summary.written[topics[key]] += 1
         summary.processed += 1
 
-    with writer, logging_redirect_tqdm(), tqdm(
+    with writer, progress_logging(), tqdm(
             total=summary.images, unit='image', desc=path.name, disable=not show_progress,
             leave=False) as progress:
         copies = {}

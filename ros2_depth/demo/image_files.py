@@ -22,6 +22,7 @@ back-projects `STEM_depth.npy` to the PLY's points).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import json
@@ -29,7 +30,7 @@ import logging
 from pathlib import Path
 import time
 from types import SimpleNamespace
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, ContextManager, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -282,6 +283,20 @@ class _Run:
         }
 
 
+def progress_logging() -> ContextManager[Any]:
+    """
+    Return a context in which log lines print above a tqdm progress bar instead of through it.
+
+    tqdm.contrib.logging came with tqdm 4.60; with an older tqdm (Ubuntu 22.04 has 4.57 for
+    Humble) lines simply go where they went.
+    """
+    try:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+    except ImportError:
+        return contextlib.nullcontext()
+    return logging_redirect_tqdm()
+
+
 def _imwrite(path: Path, picture: np.ndarray) -> None:
     if not cv2.imwrite(str(path), picture):
         raise OSError(f'cannot write {path}')
@@ -301,7 +316,6 @@ def _stems(paths: Sequence[Path]) -> List[str]:
 def infer_images(options: InferOptions) -> InferSummary:
     """Write depth, normals, labels, a point cloud and a preview per image (module doc)."""
     from tqdm import tqdm
-    from tqdm.contrib.logging import logging_redirect_tqdm
 
     start = time.monotonic()
     paths, problems = find_images(options.images)
@@ -315,7 +329,7 @@ def infer_images(options: InferOptions) -> InferSummary:
         raise InferError('no images to process; give image files, folders or globs')
     summary.output.mkdir(parents=True, exist_ok=True)
     entries = []
-    with logging_redirect_tqdm(), tqdm(
+    with progress_logging(), tqdm(
             total=len(paths), unit='image', desc='infer', disable=not options.progress,
             leave=False) as progress:
         for path, stem in zip(paths, _stems(paths)):
