@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
 from typing import List, Optional, Tuple
 
 import cv2
@@ -12,6 +18,7 @@ from ros2_depth.depth_node import INFO_WAIT_S, UNMATCHED_LIMIT
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 MS = 1_000_000
+REPO = Path(__file__).resolve().parents[1]
 
 
 def compressed(pixels: np.ndarray, image_format: str, extension: str) -> CompressedImage:
@@ -117,3 +124,26 @@ def test_a_camera_whose_stamps_never_match_gets_the_latest_camera_info() -> None
     events += [('image', 1000 * i, 1000 * i) for i in range(1, UNMATCHED_LIMIT + 2)]
     found = [f for _, _, f in run(events)]
     assert found == ['matched'] + ['missing'] * (UNMATCHED_LIMIT - 1) + ['latest'] * 2
+
+
+def test_ctrl_c_stops_process_bag_and_leaves_no_output(tmp_path: Path) -> None:
+    """
+    SIGINT while the sample bag is being written: exit 130, one line, no OUT, no temporary.
+
+    The bundled model takes seconds for the bag's 20 frames, so the signal lands in the loop.
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    out = tmp_path / 'out'
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'ros2_depth.cli', 'process-bag', str(REPO / 'bags' / 'indoor'),
+         str(out), '--threads', '1', '--no-progress'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob('.out.partial-*/out/*')) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, output
+    assert 'interrupted; no output written' in output
+    assert list(tmp_path.iterdir()) == []
