@@ -83,6 +83,7 @@ class InferSummary:
     written: List[str] = dataclasses.field(default_factory=list)
     skipped: Dict[str, str] = dataclasses.field(default_factory=dict)
     assumed_intrinsics: bool = False
+    labels: bool = False
     model: str = ''
     seconds: float = 0.0
 
@@ -91,8 +92,9 @@ class InferSummary:
         lines = [f'{len(self.written)} images written to {self.output} in {self.seconds:.1f} s '
                  f'with {self.model}; {len(self.skipped)} skipped']
         if self.written:
+            labels = 'STEM_labels.png, ' if self.labels else ''
             lines.append(f'  per image: STEM_depth.png (mm), STEM_depth.npy (m), '
-                         f'STEM_normals.png, STEM_labels.png, STEM.ply, STEM_preview.png; '
+                         f'STEM_normals.png, {labels}STEM.ply, STEM_preview.png; '
                          f'{self.output}/infer.json')
         if self.assumed_intrinsics:
             lines.append('  intrinsics assumed (no --fx or --camera-info): metric scale is a '
@@ -321,7 +323,7 @@ def infer_images(options: InferOptions) -> InferSummary:
     paths, problems = find_images(options.images)
     run = _Run(options)
     summary = InferSummary(output=Path(options.output), assumed_intrinsics=run.assumed,
-                           model=run.pipeline.spec.name)
+                           labels=run.pipeline.has_labels, model=run.pipeline.spec.name)
     for pattern, problem in problems.items():
         LOG.warning('%s: %s; skipped', pattern, problem)
         summary.skipped[pattern] = problem
