@@ -75,6 +75,16 @@ LATEST = 'paired with the latest camera_info'  # not skipped, but said as often 
 assert set(OUTPUT_TOPICS) == set(OUTPUTS)
 
 
+# What a frame's exception says about it, for the summary (first match).
+PROBLEM_KINDS = (
+    (ImageEncodingError, 'malformed image'),
+    (CameraInfoError, 'unusable camera_info'),
+    (PipelineError, 'image the pipeline cannot take'),
+    (BackendError, 'inference failed'),
+    (ValueError, 'undecodable compressed image'),
+)
+
+
 class ProcessBagError(RuntimeError):
     """The bag cannot be processed; the message says why and what to do."""
 
@@ -502,7 +512,8 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
                                           wanted, palette)
         except (ImageEncodingError, CameraInfoError, PipelineError, BackendError,
                 ValueError) as exc:
-            problems.add(type(exc).__name__, f'skipped the {where}: {_one_line(exc)}')
+            kind = next(k for cls, k in PROBLEM_KINDS if isinstance(exc, cls))
+            problems.add(kind, f'skipped the {where}: {_one_line(exc)}')
             return
         for key, msg in messages.items():
             writer.write(out_conns[key], bag_ns, cdr_bytes(msg, OUTPUT_TOPICS[key][1], store))
