@@ -35,7 +35,9 @@ setup(
     # wheels of requirements/); test/test_package_deps.py checks these against the code.
     install_requires=['numpy', 'onnxruntime', 'opencv-python-headless'],
     extras_require={
-        'demo': ['rosbags', 'tqdm'],  # the demo and its bag reader; depth_node needs neither
+        # The demo and the offline tools (bags, progress bars, calibration files); depth_node needs
+        # none of them.
+        'demo': ['pyyaml', 'rosbags', 'tqdm'],
         'test': ['pytest'],  # also tells colcon test to run pytest
     },
     zip_safe=True,

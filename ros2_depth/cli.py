@@ -1,4 +1,4 @@
-"""`ros2-depth`: the runtime's command line (demo, model information)."""
+"""`ros2-depth`: the runtime's command line (demo, model information, bags and image files)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from ros2_depth.backends import BACKENDS
 
@@ -33,6 +33,63 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
     print(describe(summary, args.output))
     return 0
+
+
+def _process_bag(args: argparse.Namespace) -> int:
+    from ros2_depth.demo.bag_processing import process_bag, ProcessBagError, ProcessBagOptions
+
+    log = logging.getLogger('ros2-depth')
+    options = ProcessBagOptions(
+        input_bag=args.input,
+        output=args.output,
+        image_topic=args.image_topic,
+        camera_info_topic=args.camera_info_topic,
+        prefix=args.prefix,
+        model=args.model,
+        backend=args.backend,
+        num_threads=args.threads,
+        resize_mode=args.resize_mode,
+        outputs=args.outputs.split(',') if args.outputs else None,
+        storage=args.storage,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    try:
+        summary = process_bag(options)
+    except ProcessBagError as exc:
+        log.error('process-bag: %s', exc)
+        return 1
+    except KeyboardInterrupt:
+        log.error('process-bag: interrupted; no output written (%s)', args.output)
+        return 130
+    print(summary.describe())
+    return 0
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from ros2_depth.demo.image_files import infer_images, InferError, InferOptions
+
+    options = InferOptions(
+        images=args.images,
+        output=args.output,
+        fx=args.fx,
+        fy=args.fy,
+        cx=args.cx,
+        cy=args.cy,
+        camera_info=args.camera_info,
+        model=args.model,
+        backend=args.backend,
+        num_threads=args.threads,
+        resize_mode=args.resize_mode,
+        progress=not args.no_progress,
+    )
+    try:
+        summary = infer_images(options)
+    except InferError as exc:
+        logging.getLogger('ros2-depth').error('infer: %s', exc)
+        return 1
+    print(summary.describe())
+    return 0 if summary.written else 1
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -134,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=_demo)
 
+    _add_process_bag(sub)
+    _add_infer(sub)
+
     info = sub.add_parser('info', help='check a model and its sidecar and time its inference')
     info.add_argument(
         'model', nargs='?', default='', help='model sidecar (.json); default: bundled'
@@ -143,6 +203,83 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument('--runs', type=int, default=10, help='timed inference runs')
     info.set_defaults(func=_info)
     return parser
+
+
+def _add_process_bag(sub: Any) -> None:
+    """Add the `process-bag` subcommand."""
+    from ros2_depth.demo.bag_processing import OUTPUT_NAMES, STORAGES
+    from ros2_depth.pipeline import RESIZE_MODES
+
+    bag = sub.add_parser(
+        'process-bag',
+        help='copy a rosbag2 and add the outputs of depth_node for every image (no DDS)',
+        description='Write a new rosbag2 with every message of IN (same bytes, receive times and '
+        "connections) plus depth_node's outputs for each colour image (Image or "
+        'CompressedImage), computed by the same code as the node, stamped with the header of '
+        'their image and written at its receive time. OUT appears only when complete.',
+    )
+    bag.add_argument('input', type=Path, help='input rosbag2 (folder, .mcap or .db3)')
+    bag.add_argument('output', type=Path, help='output rosbag2 folder (must not exist)')
+    bag.add_argument('--image-topic', help='colour image topic (default: the only one)')
+    bag.add_argument(
+        '--camera-info-topic', help='its camera_info (default: camera_info beside the image)'
+    )
+    bag.add_argument(
+        '--prefix',
+        help='namespace of the output topics (default: <camera namespace>/mono_depth, e.g. '
+        '/camera/mono_depth/depth/image for /camera/image_rect)',
+    )
+    bag.add_argument(
+        '--model', default='', help='model sidecar (.json); default: the bundled model'
+    )
+    bag.add_argument('--backend', default='onnxruntime', choices=sorted(BACKENDS))
+    bag.add_argument('--threads', type=int, default=2, help='inference threads')
+    bag.add_argument('--resize-mode', default='canonical', choices=RESIZE_MODES,
+                     help="as depth_node's resize_mode (default: %(default)s)")
+    bag.add_argument(
+        '--outputs',
+        help=f'comma-separated outputs among {",".join(OUTPUT_NAMES)} (default: all the '
+        'model predicts)',
+    )
+    bag.add_argument('--storage', choices=STORAGES, help="output storage (default: the input's)")
+    bag.add_argument('--overwrite', action='store_true', help='replace OUT if it is a rosbag2')
+    bag.add_argument('--no-progress', action='store_true', help='no progress bar')
+    bag.set_defaults(func=_process_bag)
+
+
+def _add_infer(sub: Any) -> None:
+    """Add the `infer` subcommand."""
+    from ros2_depth.pipeline import RESIZE_MODES
+
+    infer = sub.add_parser(
+        'infer',
+        help='depth, normals, labels and a point cloud for image files (no ROS)',
+        description='Run the depth pipeline on image files and write, per image, depth as a '
+        '16-bit PNG in millimetres (0 = invalid) and as .npy in metres (NaN = invalid), normals '
+        'and labels as PNG, a coloured binary PLY point cloud and a preview sheet, plus '
+        'infer.json with the intrinsics of every output. Without --fx or --camera-info the '
+        "model's canonical camera scaled to the image is assumed, and metric scale is a guess.",
+    )
+    infer.add_argument('images', nargs='+', help='image files, folders of images, or globs')
+    infer.add_argument('--output', type=Path, required=True, help='output folder')
+    intrinsics = infer.add_argument_group('intrinsics (pixels; default: assumed)')
+    intrinsics.add_argument('--fx', type=float, help='focal length x')
+    intrinsics.add_argument('--fy', type=float, help='focal length y (default: fx)')
+    intrinsics.add_argument('--cx', type=float, help='principal point x (default: centre)')
+    intrinsics.add_argument('--cy', type=float, help='principal point y (default: centre)')
+    intrinsics.add_argument(
+        '--camera-info', type=Path, metavar='YAML',
+        help='camera_info YAML as camera_calibration writes it (its P, else K, is used)',
+    )
+    infer.add_argument(
+        '--model', default='', help='model sidecar (.json); default: the bundled model'
+    )
+    infer.add_argument('--backend', default='onnxruntime', choices=sorted(BACKENDS))
+    infer.add_argument('--threads', type=int, default=2, help='inference threads')
+    infer.add_argument('--resize-mode', default='canonical', choices=RESIZE_MODES,
+                       help="as depth_node's resize_mode (default: %(default)s)")
+    infer.add_argument('--no-progress', action='store_true', help='no progress bar')
+    infer.set_defaults(func=_infer)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -28,12 +28,11 @@ from rclpy.signals import SignalHandlerOptions
 from ros2_depth.backends import BackendError, BACKENDS, create_backend
 from ros2_depth.camera_info_cache import CameraInfoCache, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
-from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
 from ros2_depth.model_spec import load_spec, ModelSpecError
 from ros2_depth.pipeline import DepthPipeline, label_palette, PipelineError, RESIZE_MODES
 from ros2_depth.resources import default_model_path
-from ros2_depth.ros_messages import camera_info_message, cloud_message, image_message
+from ros2_depth.ros_messages import output_messages
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 try:  # Iron and newer
@@ -372,17 +371,13 @@ class DepthNode(Node):
                     f'frame "{_one_line(image.header.frame_id)}"; outputs use the image frame',
                     throttle_duration_sec=30.0,
                 )
-            if want_depth or want_normals or want_points or want_any_labels:
-                result = self.pipeline.run(
-                    pixels,
-                    image.encoding,
-                    camera,
-                    want_normals=want_normals,
-                    want_labels=want_any_labels,
-                )
-                out_camera = result.camera
-            else:
-                result, out_camera = None, self.pipeline.output_camera(camera)
+            wanted = {key for key, want in (
+                ('info', want_info), ('depth', want_depth), ('normals', want_normals),
+                ('points', want_points), ('labels', want_labels),
+                ('labels_color', want_labels_color)) if want}
+            messages, result = output_messages(
+                self.pipeline, image.header, pixels, image.encoding, camera, wanted,
+                getattr(self, '_palette', None))
         except (ImageEncodingError, CameraInfoError, PipelineError, BackendError) as exc:
             self._report_error(
                 str(exc),
@@ -391,25 +386,16 @@ class DepthNode(Node):
             )
             return False
 
-        header = image.header
-        if want_info:
-            self.pub_info.publish(camera_info_message(header, out_camera))
+        publishers = {
+            'info': self.pub_info, 'depth': self.pub_depth, 'normals': self.pub_normals,
+            'points': self.pub_points, 'labels': self.pub_labels,
+            'labels_color': self.pub_labels_color,
+        }
+        for key, msg in messages.items():
+            publishers[key].publish(msg)
         if result is not None:
-            if want_depth:
-                self.pub_depth.publish(image_message(header, result.depth, '32FC1'))
-            if want_normals and result.normals is not None:
-                self.pub_normals.publish(image_message(header, result.normals, '32FC3'))
-            if want_points:
-                self.pub_points.publish(
-                    cloud_message(header, backproject(result.depth, out_camera))
-                )
-            if want_labels and result.labels is not None:
-                self.pub_labels.publish(image_message(header, result.labels, 'mono8'))
-            if want_labels_color and result.labels is not None:
-                self.pub_labels_color.publish(
-                    image_message(header, self._palette[result.labels], 'rgb8')
-                )
             self._inference_ms = result.timings_ms['inference']
+        header = image.header
         self.stats['processed'] += 1
         self._last_error = ''  # a good frame ends the error state: the next error is news again
         now = self.get_clock().now().nanoseconds

@@ -1,17 +1,21 @@
 """
 Building the node's output messages from numpy arrays.
 
-This is the only module besides the node that imports message types.
+This is the only module besides the node that imports message types. ``output_messages`` is the
+computation of one frame's outputs, shared by depth_node (which publishes them) and
+``ros2-depth process-bag`` (which writes them into a bag), so both give the same messages.
 """
 
 from __future__ import annotations
 
 import array
+from typing import Any, Collection, Dict, Optional, Tuple
 
 import numpy as np
 from ros2_depth.camera_model import fill_camera_info, PinholeCamera
-from ros2_depth.geometry import xyz_fields
+from ros2_depth.geometry import backproject, xyz_fields
 from ros2_depth.image_encoding import fill_image, SYSTEM_BIGENDIAN
+from ros2_depth.pipeline import DepthPipeline, DepthResult
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -45,6 +49,67 @@ def cloud_message(header: Header, points: np.ndarray) -> PointCloud2:
     data.frombytes(memoryview(points).cast('B'))
     msg.data = data
     return msg
+
+
+# The outputs of one frame, in the order the node publishes them: key -> what it is.
+OUTPUTS = {
+    'info': 'depth/camera_info: intrinsics of the output grid',
+    'depth': 'depth/image: 32FC1 metres',
+    'normals': 'normals/image: 32FC3 unit normals',
+    'points': 'points: organized PointCloud2',
+    'labels': 'labels/image: mono8 class ids',
+    'labels_color': 'labels/color: rgb8 class colours',
+}
+# Outputs that need inference (depth/camera_info alone does not).
+COMPUTED = frozenset(('depth', 'normals', 'points', 'labels', 'labels_color'))
+
+
+def output_messages(
+    pipeline: DepthPipeline,
+    header: Header,
+    pixels: np.ndarray,
+    encoding: str,
+    camera: PinholeCamera,
+    wanted: Collection[str],
+    palette: Optional[np.ndarray] = None,
+) -> Tuple[Dict[str, Any], Optional[DepthResult]]:
+    """
+    Compute one image's `wanted` outputs (keys of OUTPUTS) as messages carrying `header`.
+
+    Returns the messages in OUTPUTS order and the pipeline's result (None when only 'info' was
+    wanted, which needs no inference). 'normals' and the labels are left out for a model that
+    does not predict them; 'labels_color' needs the model's `palette` (`label_palette`). Raises
+    what the pipeline raises (PipelineError, BackendError) for an image it cannot process.
+    """
+    unknown = set(wanted) - set(OUTPUTS)
+    if unknown:
+        raise ValueError(f'unknown outputs {sorted(unknown)}; known: {list(OUTPUTS)}')
+    want_labels = bool({'labels', 'labels_color'} & set(wanted))
+    result: Optional[DepthResult] = None
+    if COMPUTED & set(wanted):
+        result = pipeline.run(pixels, encoding, camera, want_normals='normals' in wanted,
+                              want_labels=want_labels)
+        out_camera = result.camera
+    else:
+        out_camera = pipeline.output_camera(camera)
+    messages: Dict[str, Any] = {}
+    if 'info' in wanted:
+        messages['info'] = camera_info_message(header, out_camera)
+    if result is None:
+        return messages, None
+    if 'depth' in wanted:
+        messages['depth'] = image_message(header, result.depth, '32FC1')
+    if 'normals' in wanted and result.normals is not None:
+        messages['normals'] = image_message(header, result.normals, '32FC3')
+    if 'points' in wanted:
+        messages['points'] = cloud_message(header, backproject(result.depth, out_camera))
+    if 'labels' in wanted and result.labels is not None:
+        messages['labels'] = image_message(header, result.labels, 'mono8')
+    if 'labels_color' in wanted and result.labels is not None:
+        if palette is None:
+            raise ValueError('labels_color needs the palette of the model (label_palette)')
+        messages['labels_color'] = image_message(header, palette[result.labels], 'rgb8')
+    return messages, result
 
 
 def cloud_to_numpy(msg: PointCloud2) -> np.ndarray:

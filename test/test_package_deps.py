@@ -191,8 +191,8 @@ def test_package_xml_and_setup_py_have_one_version() -> None:
 
 
 def test_the_node_needs_no_demo_library() -> None:
-    """The demo's libraries, rosbags and tqdm: nothing outside ros2_depth/demo/ imports them."""
-    assert demo_only('rosbags') and demo_only('tqdm')
+    """The demo's libraries, rosbags, tqdm, yaml: nothing outside ros2_depth/demo/ imports them."""
+    assert demo_only('rosbags') and demo_only('tqdm') and demo_only('yaml')
 
 
 @pytest.mark.parametrize('distro', DISTROS)

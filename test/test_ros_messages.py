@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import array
+from pathlib import Path
 
 from builtin_interfaces.msg import Time
 import numpy as np
 import pytest
+from ros2_depth.backends import create_backend
 from ros2_depth.camera_model import camera_from_info, PinholeCamera
 from ros2_depth.geometry import backproject, POINTFIELD_FLOAT32
 from ros2_depth.image_encoding import image_to_numpy, SYSTEM_BIGENDIAN
+from ros2_depth.model_spec import load_spec
+from ros2_depth.pipeline import DepthPipeline, label_palette
 from ros2_depth.ros_messages import (
-    camera_info_message, cloud_message, cloud_to_numpy, image_message)
+    camera_info_message, cloud_message, cloud_to_numpy, image_message, output_messages, OUTPUTS)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
@@ -180,3 +184,47 @@ def test_camera_info_message() -> None:
     np.testing.assert_array_equal(
         msg.p, [124.6875, 0, 73.25, 0, 0, 124.6875, 54.25, 0, 0, 0, 1, 0])
     assert camera_from_info(msg) == cam
+
+
+# --- one frame's outputs -------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def labelled_pipeline(tiny_camera_model: Path) -> DepthPipeline:
+    """Return the tiny model with labels and a metric scale, on one thread."""
+    spec = load_spec(tiny_camera_model)
+    return DepthPipeline(spec, create_backend('onnxruntime', spec, num_threads=1))
+
+
+def test_output_messages_are_the_pipeline_result_as_messages(
+        labelled_pipeline: DepthPipeline) -> None:
+    """Each output carries the header and the pipeline's arrays; points back-project the depth."""
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    camera = PinholeCamera(160, 120, 140.0, 140.0, 79.5, 59.5)
+    palette = label_palette(labelled_pipeline.spec)
+    messages, result = output_messages(labelled_pipeline, header(), pixels, 'rgb8', camera,
+                                       set(OUTPUTS), palette)
+    assert list(messages) == list(OUTPUTS)
+    for msg in messages.values():
+        assert_same_header(msg.header)
+    assert camera_from_info(messages['info']) == result.camera
+    np.testing.assert_array_equal(image_to_numpy(messages['depth']), result.depth)
+    np.testing.assert_array_equal(image_to_numpy(messages['normals']), result.normals)
+    np.testing.assert_array_equal(image_to_numpy(messages['labels']), result.labels)
+    np.testing.assert_array_equal(image_to_numpy(messages['labels_color']),
+                                  palette[result.labels])
+    np.testing.assert_array_equal(cloud_to_numpy(messages['points']),
+                                  backproject(result.depth, result.camera))
+
+
+def test_output_messages_for_camera_info_alone_run_no_inference(
+        labelled_pipeline: DepthPipeline) -> None:
+    """Only depth/camera_info wanted: no pipeline result, the intrinsics of the output grid."""
+    camera = PinholeCamera(160, 120, 140.0, 140.0, 79.5, 59.5)
+    pixels = np.zeros((3, 3, 3), np.uint8)  # would fail the pipeline's size check
+    messages, result = output_messages(labelled_pipeline, header(), pixels, 'rgb8', camera,
+                                       {'info'})
+    assert result is None and list(messages) == ['info']
+    assert camera_from_info(messages['info']) == labelled_pipeline.output_camera(camera)
+    with pytest.raises(ValueError, match='unknown outputs'):
+        output_messages(labelled_pipeline, header(), pixels, 'rgb8', camera, {'depth_png'})

@@ -7,5 +7,7 @@ The demo and its tools, apart from the node: nothing here is imported by ``depth
 - ``depth_client``: starts depth_node, publishes camera frames to it and collects what it
   publishes;
 - ``visualize``: colour maps, labelled picture sheets and PLY point clouds;
-- ``scene``: a ray-cast corridor with exact depth, for tests.
+- ``scene``: a ray-cast corridor with exact depth, for tests;
+- ``bag_processing``: ``ros2-depth process-bag``, a bag copied with the node's outputs added;
+- ``image_files``: ``ros2-depth infer``, depth, normals, labels and point clouds of image files.
 """

@@ -30,7 +30,8 @@ from ros2_depth.demo.depth_client import (
     start_node_process,
     stop_process,
 )
-from ros2_depth.demo.visualize import colorize_depth, colorize_normals, labelled, sheet, write_ply
+from ros2_depth.demo.visualize import (
+    colorize_depth, colorize_normals, far_limit, labelled, NEAR_M, point_colors, sheet, write_ply)
 from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy
 from ros2_depth.metrics import DEPTH_METRICS, depth_metrics
@@ -41,7 +42,6 @@ from tqdm import tqdm
 LOG = logging.getLogger(__name__)
 NAMESPACE = '/demo_camera'
 PREVIEW_SIZE = (320, 240)
-NEAR_M = 0.5
 
 
 class DemoError(RuntimeError):
@@ -266,7 +266,7 @@ def _replay(
                 except ValueError:
                     record['no_valid_truth'] = True
             records.append(record)
-            far = _far(truth if truth is not None and np.isfinite(truth).any() else depth)
+            far = far_limit(truth if truth is not None and np.isfinite(truth).any() else depth)
             depth_picture = colorize_depth(depth, NEAR_M, far)
             cv2.imwrite(str(out / 'frames' / f'{frame.index:04d}_depth.png'), depth_picture)
             cv2.imwrite(
@@ -305,7 +305,7 @@ def _replay(
     write_ply(
         out / 'points_last_frame.ply',
         points,
-        _colors(as_rgb(frame.image, frame.encoding), frame.camera, points),
+        point_colors(as_rgb(frame.image, frame.encoding), frame.camera, points),
     )
     cv2.imwrite(str(out / 'preview.png'), sheet(preview_rows))
     scored = [r for r in records if 'abs_rel' in r]
@@ -323,22 +323,6 @@ def _replay(
         'mean': mean,
         'per_frame': records,
     }
-
-
-def _far(depth: np.ndarray) -> float:
-    """Far end of the colour scale: the 99th percentile of the valid depth (at least 1 m more)."""
-    valid = depth[np.isfinite(depth)]
-    if valid.size == 0:
-        return NEAR_M + 1.0
-    return max(float(np.percentile(valid, 99)), NEAR_M + 1.0)
-
-
-def _colors(rgb: np.ndarray, camera: PinholeCamera, points: np.ndarray) -> np.ndarray:
-    """Colour of each point: the camera pixel it projects to."""
-    pixels = np.rint(camera.project(np.nan_to_num(points, nan=1.0))).astype(int)
-    u = np.clip(pixels[..., 0], 0, camera.width - 1)
-    v = np.clip(pixels[..., 1], 0, camera.height - 1)
-    return rgb[v, u]
 
 
 def _tail(path: Path, lines: int = 15) -> str:

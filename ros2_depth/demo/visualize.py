@@ -7,8 +7,10 @@ from typing import List, Optional, Sequence
 
 import cv2
 import numpy as np
+from ros2_depth.camera_model import PinholeCamera
 
 
+NEAR_M = 0.5  # near end of the depth colour scale, metres
 _OUTLINE_OFFSETS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if dx or dy]
 
 
@@ -22,6 +24,22 @@ def colorize_depth(depth: np.ndarray, near: float, far: float) -> np.ndarray:
     picture = cv2.applyColorMap(scaled, cv2.COLORMAP_TURBO)
     picture[~valid] = 0
     return picture
+
+
+def far_limit(depth: np.ndarray, near: float = NEAR_M) -> float:
+    """Far end of the colour scale: the 99th percentile of the valid depth (at least 1 m more)."""
+    valid = depth[np.isfinite(depth)]
+    if valid.size == 0:
+        return near + 1.0
+    return max(float(np.percentile(valid, 99)), near + 1.0)
+
+
+def point_colors(rgb: np.ndarray, camera: PinholeCamera, points: np.ndarray) -> np.ndarray:
+    """Colour of each (..., 3) point: the pixel of `rgb` (seen by `camera`) it projects to."""
+    pixels = np.rint(camera.project(np.nan_to_num(points, nan=1.0))).astype(int)
+    u = np.clip(pixels[..., 0], 0, camera.width - 1)
+    v = np.clip(pixels[..., 1], 0, camera.height - 1)
+    return rgb[v, u]
 
 
 def colorize_normals(normals: np.ndarray) -> np.ndarray:

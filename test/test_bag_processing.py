@@ -1,0 +1,149 @@
+"""The parts of process-bag that need no bag: CompressedImage decoding and camera_info pairing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+from typing import List, Optional, Tuple
+
+import cv2
+import numpy as np
+import pytest
+from ros2_depth.demo.bag_processing import _Pairing, decode_compressed, default_prefix
+from ros2_depth.depth_node import INFO_WAIT_S, UNMATCHED_LIMIT
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+MS = 1_000_000
+REPO = Path(__file__).resolve().parents[1]
+
+
+def compressed(pixels: np.ndarray, image_format: str, extension: str) -> CompressedImage:
+    """Return a CompressedImage of OpenCV-encoded pixels with the given format string."""
+    ok, data = cv2.imencode(extension, pixels)
+    assert ok
+    msg = CompressedImage(format=image_format)
+    msg.data = data.tobytes()
+    return msg
+
+
+def test_png_decodes_exactly_in_the_order_the_format_names() -> None:
+    """image_transport's 'rgb8; png compressed bgr8': BGR data; 'rgb8' after compressed: RGB."""
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    pixels, encoding = decode_compressed(compressed(bgr, 'rgb8; png compressed bgr8', '.png'))
+    assert encoding == 'bgr8'
+    np.testing.assert_array_equal(pixels, bgr)
+    _, encoding = decode_compressed(compressed(bgr, 'rgb8; png compressed rgb8', '.png'))
+    assert encoding == 'rgb8'
+    assert decode_compressed(compressed(bgr, 'jpeg', '.jpg'))[1] == 'bgr8'
+    grey, encoding = decode_compressed(compressed(bgr[..., 0], 'mono8; png compressed mono8',
+                                                  '.png'))
+    assert encoding == 'mono8' and grey.shape == (12, 16)
+    bgra = np.dstack([bgr, bgr[..., :1]])
+    assert decode_compressed(compressed(bgra, 'bgra8; png compressed bgra8', '.png'))[1] == \
+        'bgra8'
+
+
+@pytest.mark.parametrize('msg, problem', [
+    (CompressedImage(format='16UC1; compressedDepth png'), 'is depth'),
+    (CompressedImage(format='rgb8; jpeg compressed bgr8'), 'cannot decode'),
+    (compressed(np.zeros((4, 4), np.uint16), '16UC1; png compressed', '.png'), 'is depth'),
+    (compressed(np.zeros((4, 4), np.uint16), 'mono16; png compressed', '.png'), 'not an 8-bit'),
+])
+def test_what_is_no_colour_image_is_a_value_error(msg: CompressedImage, problem: str) -> None:
+    """Depth formats, empty or corrupt data and 16-bit images are refused with the reason."""
+    with pytest.raises(ValueError, match=problem):
+        decode_compressed(msg)
+
+
+def test_outputs_go_beside_the_camera() -> None:
+    """The default prefix is the mono_depth namespace beside the image topic's camera."""
+    assert default_prefix('/camera/image_rect') == '/camera/mono_depth'
+    assert default_prefix('/camera/color/image_raw/compressed') == '/camera/color/mono_depth'
+    assert default_prefix('/image') == '/mono_depth'
+
+
+def stamped(cls: type, stamp_ms: int) -> object:
+    """Return a message of `cls` with a header stamp of `stamp_ms` milliseconds."""
+    msg = cls()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ms * MS, 1_000_000_000)
+    return msg
+
+
+def run(events: List[Tuple[str, int, int]]) -> List[Tuple[int, Optional[int], str]]:
+    """
+    Feed ('info' | 'image', bag ms, stamp ms) in bag order; return the decisions.
+
+    Each decision is (image stamp ms, camera_info stamp ms or None, how it was found).
+    """
+    pairing, out = _Pairing(), []
+
+    def decide(now_ms: Optional[int]) -> None:
+        for _, image, info, found in pairing.ready(None if now_ms is None else now_ms * MS):
+            info_ms = None if info is None else info.header.stamp.sec * 1000 + \
+                info.header.stamp.nanosec // MS
+            out.append((image.header.stamp.sec * 1000 + image.header.stamp.nanosec // MS,
+                        info_ms, found))
+
+    for kind, bag_ms, stamp_ms in events:
+        decide(bag_ms)
+        if kind == 'info':
+            pairing.infos.add(stamp_ms * MS, stamped(CameraInfo, stamp_ms))
+        else:
+            pairing.pending.append((bag_ms * MS, stamped(Image, stamp_ms)))
+        decide(bag_ms)
+    decide(None)
+    return out
+
+
+def test_an_image_waits_for_its_camera_info_in_bag_time() -> None:
+    """camera_info after its image (within INFO_WAIT_S) still pairs; images keep their order."""
+    wait_ms = int(INFO_WAIT_S * 1000)
+    assert run([('image', 0, 0), ('image', 10, 10), ('info', 20, 0), ('info', 30, 10)]) == [
+        (0, 0, 'matched'), (10, 10, 'matched')]
+    # Its camera_info comes too late, though the camera's stamps usually match: dropped.
+    events = [('info', 0, 0), ('image', 0, 0), ('image', 100, 100),
+              ('info', 101 + wait_ms, 100), ('image', 200 + wait_ms, 200 + wait_ms),
+              ('info', 200 + wait_ms, 200 + wait_ms)]
+    assert run(events) == [(0, 0, 'matched'), (100, None, 'missing'),
+                           (200 + wait_ms, 200 + wait_ms, 'matched')]
+
+
+def test_a_camera_whose_stamps_never_match_gets_the_latest_camera_info() -> None:
+    """As the node: no image of its own stamp ever, the latest; none at all yet, dropped."""
+    events = [('image', 0, 0), ('info', 1000, 5)]
+    events += [('image', 1000 + 1000 * i, 1000 + 1000 * i) for i in range(1, 4)]
+    assert run(events) == [(0, None, 'none'), (2000, 5, 'latest'), (3000, 5, 'latest'),
+                           (4000, 5, 'latest')]
+    # After matches, UNMATCHED_LIMIT images in a row without their own: the latest from then on.
+    events = [('info', 0, 0), ('image', 0, 0)]
+    events += [('image', 1000 * i, 1000 * i) for i in range(1, UNMATCHED_LIMIT + 2)]
+    found = [f for _, _, f in run(events)]
+    assert found == ['matched'] + ['missing'] * (UNMATCHED_LIMIT - 1) + ['latest'] * 2
+
+
+def test_ctrl_c_stops_process_bag_and_leaves_no_output(tmp_path: Path) -> None:
+    """
+    SIGINT while the sample bag is being written: exit 130, one line, no OUT, no temporary.
+
+    The bundled model takes seconds for the bag's 20 frames, so the signal lands in the loop.
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    out = tmp_path / 'out'
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'ros2_depth.cli', 'process-bag', str(REPO / 'bags' / 'indoor'),
+         str(out), '--threads', '1', '--no-progress'],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob('.out.partial-*/out/*')) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130, output
+    assert 'interrupted; no output written' in output
+    assert list(tmp_path.iterdir()) == []
