@@ -31,6 +31,10 @@ class InferenceBackend(abc.ABC):
         """One line naming the backend and its settings, for logs and diagnostics."""
         return self.name
 
+    def info(self) -> Dict[str, str]:
+        """Backend, precision and engine id ('' when there is none), for /diagnostics."""
+        return {'backend': self.name, 'precision': 'fp32', 'engine_id': ''}
+
     def check_input(self, image: np.ndarray) -> None:
         """Raise BackendError unless `image` has the model's input shape and dtype."""
         expected = (1, 3, self.spec.input.height, self.spec.input.width)
