@@ -12,7 +12,7 @@ from ros2_depth.backends.base import BackendError, InferenceBackend
 from ros2_depth.model_spec import ModelSpec
 
 __all__ = ['Availability', 'BACKEND_CHOICES', 'BACKENDS', 'BackendError', 'choose_backend',
-           'create_backend', 'InferenceBackend', 'probe_availability']
+           'create_backend', 'EXECUTION_PROVIDERS', 'InferenceBackend', 'probe_availability']
 
 # Backend name -> module:class, imported lazily so the runtime needs only the backend it uses.
 BACKENDS = {
@@ -21,6 +21,8 @@ BACKENDS = {
 }
 # What the `backend` parameter takes: a backend, or 'auto' (choose_backend).
 BACKEND_CHOICES = ('auto', *BACKENDS)
+# ONNX Runtime's `execution_provider` choices (onnxruntime_backend.PROVIDERS maps them).
+EXECUTION_PROVIDERS = ('cpu', 'cuda', 'tensorrt')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ class InferenceBackend(abc.ABC):
     """Runs one exported network: an NCHW float32 batch in, named float32 arrays out."""
 
     name = 'abstract'
+    chosen = ''  # set by create_backend: why `backend: auto` picked this one
 
     def __init__(self, spec: ModelSpec) -> None:
         """Remember the model this backend runs."""
