@@ -36,6 +36,8 @@ setup(
     install_requires=['numpy', 'onnxruntime', 'opencv-python-headless'],
     extras_require={
         'demo': ['rosbags', 'tqdm'],  # the demo and its bag reader; depth_node needs neither
+        # backend tensorrt (docs/tensorrt.md): on a Jetson both come with JetPack instead
+        'tensorrt': ['cuda-python', 'tensorrt'],
         'test': ['pytest'],  # also tells colcon test to run pytest
     },
     zip_safe=True,
