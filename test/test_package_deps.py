@@ -55,7 +55,7 @@ MODULES: Dict[str, Dep] = {
     'tqdm': Dep('python3-tqdm', 'tqdm'),
     'yaml': Dep('python3-yaml', 'pyyaml'),
 }
-# Imported only by an optional backend (ros2_depth/backends), inside functions: the extra "tensorrt".
+# Imported only by an optional backend (ros2_depth/backends), in functions: the extra "tensorrt".
 OPTIONAL = {'cuda', 'tensorrt'}
 # Test dependencies that no test imports: pytest-timeout enforces pytest.ini's `timeout`.
 TEST_TOOLS = {'python3-pytest-timeout'}
@@ -189,7 +189,7 @@ def test_setup_py_requires_the_node_and_makes_the_demo_an_extra() -> None:
 
 
 def test_optional_backend_libraries_are_imported_only_in_the_backends() -> None:
-    """TensorRT and the CUDA bindings: only ros2_depth/backends imports them, never at import."""
+    """Only ros2_depth/backends imports TensorRT and the CUDA bindings, never at import time."""
     backends = REPO / 'ros2_depth' / 'backends'
     assert set(OPTIONAL) <= set(RUNTIME)
     for module in OPTIONAL:

@@ -23,7 +23,8 @@ TRT11 = TrtVersion.parse('11.4.1')
 
 
 @pytest.mark.parametrize('text, expected', [
-    ('8.6.2.3', (8, 6, 2)), ('10.3.0', (10, 3, 0)), ('11.0', (11, 0, 0)), (' 10.13.3.9', (10, 13, 3)),
+    ('8.6.2.3', (8, 6, 2)), ('10.3.0', (10, 3, 0)), ('11.0', (11, 0, 0)),
+    (' 10.13.3.9', (10, 13, 3)),
 ])
 def test_version_parse(text: str, expected: tuple) -> None:
     assert dataclasses.astuple(TrtVersion.parse(text)) == expected

@@ -103,7 +103,8 @@ class CudaRuntime:
         """Free device memory."""
         _check(self.rt.cudaFree(pointer), 'cudaFree')
 
-    def pinned_empty(self, shape: Tuple[int, ...], dtype: Any = np.float32) -> Tuple[np.ndarray, int]:
+    def pinned_empty(self, shape: Tuple[int, ...], dtype: Any = np.float32
+                     ) -> Tuple[np.ndarray, int]:
         """Allocate page-locked host memory as a numpy array; return (array, address)."""
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape)) * dtype.itemsize

@@ -28,7 +28,7 @@ PROVIDERS = {
 
 
 def check_provider(execution_provider: str, available: List[str]) -> str:
-    """Return the ONNX Runtime provider name for a choice; raise BackendError (one line) if absent."""
+    """Return the ONNX Runtime provider of a choice; raise BackendError (one line) if absent."""
     if execution_provider not in PROVIDERS:
         raise BackendError(f'execution_provider must be one of {sorted(PROVIDERS)}, got '
                            f'"{execution_provider}"')

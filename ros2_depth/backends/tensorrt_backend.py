@@ -37,7 +37,9 @@ FIRST_BUILD_WARNING = (
 
 def rebuild_command(spec: ModelSpec, precision: str, cache: Path) -> str:
     """Return the command that builds the engine the backend looks for."""
-    extra = ' --calibration-images FOLDER (or --onnx MODEL_qdq.onnx)' if precision == 'int8' else ''
+    extra = ''
+    if precision == 'int8':
+        extra = ' --calibration-images FOLDER (or --onnx MODEL_qdq.onnx)'
     return (f'ros2-depth build-engine {spec.path} --precision {precision} --engine-cache {cache}'
             + extra)
 
@@ -116,7 +118,7 @@ class TensorRTBackend(InferenceBackend):
                 + f'; rebuild it with: {rebuild_command(self.spec, self.precision, self.cache)}')
         problems = io_problems(engine_tensors(trt, engine), *spec_io(self.spec))
         if problems:
-            raise BackendError(f'{self.engine_path} does not match the model\'s sidecar: '
+            raise BackendError(f"{self.engine_path} does not match the model's sidecar: "
                                + '; '.join(problems))
         self._engine = engine
         self._context = engine.create_execution_context()
@@ -128,9 +130,9 @@ class TensorRTBackend(InferenceBackend):
             self._stream_handle = native_handle(self._stream)
             name, shape, _ = spec_io(self.spec)
             self._input = self._allocate(name, shape)
-            self._outputs = {key: self._allocate(out.name, (1, out.channels, out.height,
-                                                              out.width))
-                             for key, out in self.spec.outputs.items()}
+            self._outputs = {
+                key: self._allocate(out.name, (1, out.channels, out.height, out.width))
+                for key, out in self.spec.outputs.items()}
         except CudaError as exc:
             self.close()
             raise BackendError(f'cannot allocate the TensorRT buffers: {exc}') from exc
@@ -194,7 +196,7 @@ class TensorRTBackend(InferenceBackend):
         return {'backend': self.name, 'precision': self.precision, 'engine_id': self.engine_id}
 
     def describe(self) -> str:
-        """TensorRT version, GPU, precision and engine."""
+        """Name the TensorRT version, GPU, precision and engine."""
         m = self._machine
         return (f'tensorrt {m.version} on {m.gpu_name} (sm {m.compute_capability}), '
                 f'{self.precision}, engine {self.engine_id}')

@@ -2,8 +2,8 @@
 Build a TensorRT engine for this machine's GPU from a model's ONNX file, with its manifest.
 
 No torch: a Jetson builds its own engines. TensorRT and the CUDA Python bindings are imported only
-when a build or load starts. ``tensorrt_compat`` decides the flags per TensorRT version; this module
-calls TensorRT with them, keeps a timing cache beside the engines, and writes each engine
+when a build or load starts. ``tensorrt_compat`` decides the flags per TensorRT version; this
+module calls TensorRT with them, keeps a timing cache beside the engines, and writes each engine
 atomically with a manifest JSON (model ONNX sha256, TensorRT version, GPU name and compute
 capability, precision, I/O tensors, build settings) that the backend checks before loading it.
 """
@@ -47,7 +47,7 @@ class EngineBuildError(RuntimeError):
 
 
 def default_engine_cache() -> Path:
-    """Return the engine cache folder: $ROS_HOME/ros2_depth/engines, else ~/.cache/ros2_depth/engines."""
+    """Return the engine cache: $ROS_HOME/ros2_depth/engines, else ~/.cache/ros2_depth/engines."""
     ros_home = os.environ.get('ROS_HOME')
     if ros_home:
         return Path(ros_home).expanduser() / 'ros2_depth' / 'engines'
@@ -56,7 +56,7 @@ def default_engine_cache() -> Path:
 
 
 def import_tensorrt() -> Any:
-    """Import the tensorrt module; raise EngineBuildError with what to install when it is missing."""
+    """Import tensorrt; raise EngineBuildError saying what to install when it is missing."""
     try:
         return importlib.import_module('tensorrt')
     except ImportError as exc:
@@ -292,8 +292,10 @@ def build_engine(spec: ModelSpec, options: BuildOptions, cache_dir: Optional[Pat
     if not onnx_path.is_file():
         raise EngineBuildError(f'{onnx_path} does not exist')
     target = machine.target(spec, options.precision)
-    folder = Path(output).parent if output is not None else Path(cache_dir or
-                                                                default_engine_cache())
+    if output is not None:
+        folder = Path(output).parent
+    else:
+        folder = Path(cache_dir) if cache_dir is not None else default_engine_cache()
     engine_path = Path(output) if output is not None else folder / engine_file_name(spec.name,
                                                                                     target)
     timing_path = folder / timing_cache_name(target)
@@ -349,7 +351,7 @@ def build_engine(spec: ModelSpec, options: BuildOptions, cache_dir: Optional[Pat
     tensors = engine_tensors(trt, engine)
     problems = io_problems(tensors, *spec_io(spec))
     if problems:
-        raise EngineBuildError(f'the engine built from {onnx_path} does not match the model\'s '
+        raise EngineBuildError(f"the engine built from {onnx_path} does not match the model's "
                                'sidecar: ' + '; '.join(problems))
     calibration = None
     if plan.calibrate:
@@ -359,7 +361,8 @@ def build_engine(spec: ModelSpec, options: BuildOptions, cache_dir: Optional[Pat
         target, model_name=spec.name, plan=plan, source=source, source_onnx=str(onnx_path),
         source_onnx_sha256=file_sha256(onnx_path), tensors=tensors, workspace_bytes=workspace,
         optimization_level=options.optimization_level,
-        engine_sha256=hashlib.sha256(data).hexdigest(), engine_bytes=len(data), build_seconds=seconds,
+        engine_sha256=hashlib.sha256(data).hexdigest(), engine_bytes=len(data),
+        build_seconds=seconds,
         timing_cache=timing_path.name, calibration=calibration,
         cuda_runtime_version=machine.cuda.runtime_version(),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))

@@ -1,5 +1,5 @@
 """
-What differs between TensorRT 8.6, 10.x and 11.x, decided from the version alone (no TensorRT import).
+What differs between TensorRT 8.6, 10.x and 11.x, decided from the version alone (no import).
 
 The builder and the backend ask this module which network-creation flags, builder flags and INT8
 method a version takes, and how an engine's manifest must match the machine it is loaded on. Each
@@ -177,7 +177,8 @@ def _slug(text: str) -> str:
 
 def engine_file_name(model_name: str, target: EngineTarget) -> str:
     """Return the cache file name of an engine: model, precision, GPU and the key."""
-    return (f'{_slug(model_name)}_{target.precision}_sm{target.compute_capability.replace(".", "")}'
+    sm = target.compute_capability.replace('.', '')
+    return (f'{_slug(model_name)}_{target.precision}_sm{sm}'
             f'_trt{_slug(target.tensorrt_version)}_{target.key()}.engine')
 
 
