@@ -129,7 +129,7 @@ def add_build_engine_arguments(parser: argparse.ArgumentParser) -> None:
                         help='builder optimisation level 0-5 (default: %(default)s)')
     parser.add_argument('--calibration-images', type=Path,
                         help='folder of pictures from your camera for INT8 calibration '
-                        '(TensorRT 8.6/10.x, without --onnx)')
+                        '(TensorRT 8.5-10.x, without --onnx)')
     parser.add_argument('--calibration-count', type=int, default=DEFAULT_CALIBRATION_IMAGES,
                         help='calibration pictures to use (default: %(default)s)')
 
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser(
         'build-engine', help='build a TensorRT engine of a model for this GPU',
         description='Build a TensorRT engine of a model for the local GPU (fp32, fp16, or int8 '
-        'by calibration on TensorRT 8.6/10.x or from a Q/DQ ONNX) with its manifest, into the '
+        'by calibration on TensorRT 8.5-10.x or from a Q/DQ ONNX) with its manifest, into the '
         'engine cache that depth_node (backend tensorrt) reads. See docs/tensorrt.md.')
     add_build_engine_arguments(build)
     build.set_defaults(func=run_build_engine)

@@ -16,7 +16,8 @@ from ros2_depth.backends.tensorrt_compat import (
     engine_file_name, EngineTarget, io_problems, make_manifest, manifest_path, manifest_problems,
     plan_build, TensorInfo, TensorRTCompatError, timing_cache_name, TrtVersion)
 
-JETPACK5 = TrtVersion.parse('8.6.2.3')
+JETPACK5 = TrtVersion.parse('8.5.2.2')
+JETPACK60 = TrtVersion.parse('8.6.2.3')
 JETPACK6 = TrtVersion.parse('10.3.0.30')
 DESKTOP10 = TrtVersion.parse('10.13.3.9')
 TRT11 = TrtVersion.parse('11.4.1')
@@ -44,11 +45,19 @@ def test_explicit_batch_only_on_8x() -> None:
     """8.x: the ONNX parser needs EXPLICIT_BATCH; 10.x deprecated and ignores it; 11.x: gone."""
     for precision in ('fp32', 'fp16', 'int8'):
         assert plan_build(JETPACK5, precision).network_flags == ('EXPLICIT_BATCH',)
+        assert plan_build(JETPACK60, precision).network_flags == ('EXPLICIT_BATCH',)
         assert 'EXPLICIT_BATCH' not in plan_build(JETPACK6, precision).network_flags
     assert plan_build(TRT11, 'fp32').network_flags == ()
 
 
-@pytest.mark.parametrize('version', [JETPACK5, JETPACK6, DESKTOP10, TRT11])
+def test_builder_optimization_level_from_86() -> None:
+    assert not plan_build(JETPACK5, 'fp32').optimization_level
+    assert not plan_build(JETPACK5, 'int8', source='qdq').optimization_level
+    for version in (JETPACK60, JETPACK6, TRT11):
+        assert plan_build(version, 'fp32').optimization_level
+
+
+@pytest.mark.parametrize('version', [JETPACK5, JETPACK60, JETPACK6, DESKTOP10, TRT11])
 def test_fp32_sets_no_precision_flag(version: TrtVersion) -> None:
     plan = plan_build(version, 'fp32')
     assert plan.builder_flags == () and not plan.calibrate and plan.int8_method == ''
@@ -99,9 +108,9 @@ def test_sources_must_fit_the_precision() -> None:
 
 
 def test_old_versions_are_refused_and_new_majors_warned_about() -> None:
-    with pytest.raises(TensorRTCompatError, match='older than 8.6'):
-        plan_build(TrtVersion(8, 5, 3), 'fp32')
-    with pytest.raises(TensorRTCompatError, match='older than 8.6'):
+    with pytest.raises(TensorRTCompatError, match='older than 8.5'):
+        plan_build(TrtVersion(8, 4, 3), 'fp32')
+    with pytest.raises(TensorRTCompatError, match='older than 8.5'):
         plan_build(TrtVersion(7, 2, 3), 'fp32')
     plan = plan_build(TrtVersion(12, 0, 0), 'fp32')
     assert plan.network_flags == () and 'newer than' in plan.notes[0]
@@ -160,6 +169,12 @@ def test_manifest_keys() -> None:
     assert data['engine_id'] == TARGET.key() and data['precision'] == 'fp16'
     assert data['io_tensors'][0] == {'name': 'image', 'mode': 'input',
                                      'shape': [1, 3, 228, 304], 'dtype': 'float32'}
+    eight_five = make_manifest(
+        TARGET, model_name='tiny', plan=plan_build(JETPACK5, 'fp32'), source='model',
+        source_onnx='', source_onnx_sha256='', tensors=TENSORS, workspace_bytes=1,
+        optimization_level=3, engine_sha256='', engine_bytes=0, build_seconds=0,
+        timing_cache='')
+    assert eight_five['build']['builder_optimization_level'] is None
     assert data['build'] == {
         'workspace_bytes': 1 << 30, 'builder_optimization_level': 3, 'network_flags': [],
         'builder_flags': ['FP16'], 'strongly_typed': False, 'timing_cache': 'timing.cache',

@@ -73,11 +73,11 @@ class TensorRTBackend(InferenceBackend):
     def _find_or_build(self, target: Any) -> Dict[str, Any]:
         path = self.engine_path
         how = rebuild_command(self.spec, self.precision, self.cache)
-        if path.is_file() and manifest_path(path).is_file():
+        if path.is_file():
             try:
                 manifest = json.loads(manifest_path(path).read_text())
-            except (OSError, ValueError) as exc:
-                manifest = {'error': str(exc)}
+            except (OSError, ValueError):
+                manifest = {}  # missing or unreadable: "it has no ros2_depth engine manifest"
             problems = manifest_problems(manifest, target, file_sha256(path))
             if not problems:
                 self._log.info(f'TensorRT engine {path} ({self.precision}, engine id '

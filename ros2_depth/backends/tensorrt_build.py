@@ -314,7 +314,11 @@ def build_engine(spec: ModelSpec, options: BuildOptions, cache_dir: Optional[Pat
     config = builder.create_builder_config()
     workspace = int(options.workspace_mb) << 20
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace)
-    config.builder_optimization_level = int(options.optimization_level)
+    if plan.optimization_level:
+        config.builder_optimization_level = int(options.optimization_level)
+    else:
+        _log.warning('TensorRT %s has no builder optimisation level: building at its own',
+                     machine.version)
     for flag in plan.builder_flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
     calibrator = None
@@ -324,7 +328,7 @@ def build_engine(spec: ModelSpec, options: BuildOptions, cache_dir: Optional[Pat
         config.int8_calibrator = calibrator
     timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file()
                                         else b'')
-    if not config.set_timing_cache(timing, False):
+    if config.set_timing_cache(timing, False) is False:  # True, or None in some bindings
         _log.warning('timing cache %s does not fit this GPU or TensorRT: starting a new one',
                      timing_path)
         timing = config.create_timing_cache(b'')

@@ -1,14 +1,15 @@
 """
-What differs between TensorRT 8.6, 10.x and 11.x, decided from the version alone (no import).
+What differs between TensorRT 8.5/8.6, 10.x and 11.x, decided from the version alone (no import).
 
 The builder and the backend ask this module which network-creation flags, builder flags and INT8
 method a version takes, and how an engine's manifest must match the machine it is loaded on. Each
 decision cites NVIDIA's documentation:
 
-* 8.6 (JetPack 5): the ONNX parser needs ``NetworkDefinitionCreationFlag.EXPLICIT_BATCH`` (8.x
-  Builder reference); ``set_memory_pool_limit`` (from 8.3) replaces ``max_workspace_size``; the
-  named-tensor API (``num_io_tensors``, ``get_tensor_name``, ``set_tensor_address``,
-  ``execute_async_v3``) exists from 8.5; ``builder_optimization_level`` from 8.6.
+* 8.5 (JetPack 5.1) and 8.6 (JetPack 6.0): the ONNX parser needs
+  ``NetworkDefinitionCreationFlag.EXPLICIT_BATCH`` (8.x Builder reference);
+  ``set_memory_pool_limit`` (from 8.3) replaces ``max_workspace_size``; the named-tensor API
+  (``num_io_tensors``, ``get_tensor_name``, ``set_tensor_address``, ``execute_async_v3``) exists
+  from 8.5; ``builder_optimization_level`` from 8.6 (8.5 builds at its fixed level).
 * 10.x (JetPack 6, desktops): EXPLICIT_BATCH is deprecated and ignored, the bindings API and
   ``max_workspace_size`` are removed (8.x-to-10.x Python migration guide);
   ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` exists; INT8 calibrators are deprecated since
@@ -34,7 +35,8 @@ PRECISIONS = ('fp32', 'fp16', 'int8')
 SOURCE_KINDS = ('model', 'qdq', 'fp16')
 MANIFEST_FORMAT = 'ros2_depth/engine'
 MANIFEST_VERSION = 1
-OLDEST = (8, 6)  # the named-tensor API and builder_optimization_level
+OLDEST = (8, 5)  # the named-tensor API and execute_async_v3
+OPTIMIZATION_LEVEL_SINCE = (8, 6)
 NEWEST_KNOWN_MAJOR = 11
 
 
@@ -73,19 +75,20 @@ class BuildPlan:
     strongly_typed: bool
     int8_method: str  # '', 'calibration' or 'qdq'
     notes: Tuple[str, ...] = ()  # deprecations worth a log line
+    optimization_level: bool = True  # IBuilderConfig.builder_optimization_level exists
 
 
 def check_supported(version: TrtVersion) -> List[str]:
-    """Raise for versions older than 8.6; return warnings for a major newer than known."""
+    """Raise for versions older than 8.5; return warnings for a major newer than known."""
     if (version.major, version.minor) < OLDEST:
         raise TensorRTCompatError(
-            f'TensorRT {version} is older than 8.6, the oldest this backend supports (it needs '
-            'the named-tensor API and builder_optimization_level); install TensorRT 8.6 '
-            '(JetPack 5), 10.x (JetPack 6) or newer'
+            f'TensorRT {version} is older than 8.5, the oldest this backend supports (it needs '
+            'the named-tensor API and execute_async_v3); install TensorRT 8.5 (JetPack 5.1), '
+            '8.6 or 10.x (JetPack 6) or newer'
         )
     if version.major > NEWEST_KNOWN_MAJOR:
         return [f'TensorRT {version} is newer than the versions this backend was written for '
-                f'(8.6, 10.x, 11.x); building with the 11.x rules']
+                f'(8.5-11.x); building with the 11.x rules']
     return []
 
 
@@ -104,13 +107,14 @@ def plan_build(version: TrtVersion, precision: str, source: str = 'model') -> Bu
     major = version.major
     if major == 8:
         net = ('EXPLICIT_BATCH',)
+        level = (version.major, version.minor) >= OPTIMIZATION_LEVEL_SINCE
         if precision == 'fp32':
-            return BuildPlan(net, (), False, False, '', tuple(notes))
+            return BuildPlan(net, (), False, False, '', tuple(notes), level)
         if precision == 'fp16':
-            return BuildPlan(net, ('FP16',), False, False, '', tuple(notes))
+            return BuildPlan(net, ('FP16',), False, False, '', tuple(notes), level)
         # Explicit (Q/DQ) and implicit (calibrated) INT8 both need the INT8 flag in 8.x.
         return BuildPlan(net, ('INT8',), source == 'model', False,
-                         'calibration' if source == 'model' else 'qdq', tuple(notes))
+                         'calibration' if source == 'model' else 'qdq', tuple(notes), level)
     if major == 10:
         if precision == 'fp32':
             return BuildPlan((), (), False, False, '', tuple(notes))
@@ -226,7 +230,8 @@ def make_manifest(target: EngineTarget, *, model_name: str, plan: BuildPlan, sou
         'io_tensors': [dataclasses.asdict(t) | {'shape': list(t.shape)} for t in tensors],
         'build': {
             'workspace_bytes': int(workspace_bytes),
-            'builder_optimization_level': int(optimization_level),
+            'builder_optimization_level': int(optimization_level) if plan.optimization_level
+            else None,
             'network_flags': list(plan.network_flags),
             'builder_flags': list(plan.builder_flags),
             'strongly_typed': plan.strongly_typed,

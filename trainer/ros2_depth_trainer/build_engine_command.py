@@ -9,7 +9,7 @@ HELP = 'build a TensorRT engine of an exported model for this GPU (INT8 calibrat
 DESCRIPTION = (
     "Build a TensorRT engine with the runtime's builder (ros2_depth.backends.tensorrt_build, "
     'the same as "ros2-depth build-engine"), writing it with its manifest into the engine cache '
-    'that depth_node reads. For INT8 by calibration (TensorRT 8.6/10.x) the pictures are '
+    'that depth_node reads. For INT8 by calibration (TensorRT 8.5-10.x) the pictures are '
     'generated scenes of the training generator unless --calibration-images is given; on '
     'TensorRT 11 pass a Q/DQ ONNX with --onnx. See docs/tensorrt.md.')
 
