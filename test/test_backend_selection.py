@@ -179,3 +179,23 @@ def test_node_with_backend_auto_logs_its_choice(tmp_path: Path, tiny_model: Path
     text = log.read_text()
     assert 'backend auto chose onnxruntime (cpu): ONNX Runtime on the CPU' in text, text
     assert 'on onnxruntime' in text and 'CPUExecutionProvider' in text
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize('provider', ['cuda', 'tensorrt'])
+def test_onnxruntime_gpu_providers(tiny_model: Path, provider: str, tmp_path: Path) -> None:
+    """With onnxruntime-gpu on a GPU: the CUDA and TensorRT providers agree with the CPU."""
+    name = {'cuda': 'CUDAExecutionProvider', 'tensorrt': 'TensorrtExecutionProvider'}[provider]
+    if name not in ort.get_available_providers():
+        pytest.skip(f'this onnxruntime has no {name} (onnxruntime-gpu not installed)')
+    spec = load_spec(tiny_model)
+    reference = create_backend('onnxruntime', spec, num_threads=1)
+    backend = create_backend('onnxruntime', spec, execution_provider=provider,
+                             engine_cache=str(tmp_path))
+    assert backend.provider == name and backend.info()['backend'] == f'onnxruntime ({name})'
+    rng = np.random.default_rng(3)
+    for _ in range(2):
+        image = rng.uniform(-2.0, 2.0, (1, 3, 228, 304)).astype(np.float32)
+        got, want = backend.infer(image), reference.infer(image)
+        for key in want:
+            np.testing.assert_allclose(got[key], want[key], atol=2e-3, rtol=0, err_msg=key)

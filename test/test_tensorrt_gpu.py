@@ -226,19 +226,3 @@ def test_node_builds_on_first_start_and_reports_the_engine(tiny_model: Path,
     text = log.read_text()
     assert 'several minutes on a Jetson' in text and 'built TensorRT engine' in text, text
     assert ' on tensorrt ' in text and GPU_NAME in text
-
-
-@pytest.mark.parametrize('provider', ['cuda', 'tensorrt'])
-def test_onnxruntime_gpu_providers(spec: ModelSpec, reference: object, provider: str,
-                                   tmp_path: Path) -> None:
-    """With onnxruntime-gpu: the CUDA and TensorRT providers agree with the CPU."""
-    import onnxruntime as ort
-
-    name = {'cuda': 'CUDAExecutionProvider', 'tensorrt': 'TensorrtExecutionProvider'}[provider]
-    if name not in ort.get_available_providers():
-        pytest.skip(f'this onnxruntime has no {name} (onnxruntime-gpu not installed)')
-    backend = create_backend('onnxruntime', spec, execution_provider=provider,
-                             engine_cache=str(tmp_path))
-    assert backend.provider == name
-    for image in inputs(2):
-        compare(backend.infer(image), reference.infer(image), atol=2e-3)
