@@ -261,6 +261,22 @@ def _quantize_layers(trt: Any, network: Any) -> int:
                if network.get_layer(i).type == trt.LayerType.QUANTIZE)
 
 
+def _use_timing_cache(config: Any, path: Path) -> None:
+    """Give the builder the timing cache at `path`, or a new one if it is absent or unusable."""
+    if path.is_file():
+        try:
+            cache = config.create_timing_cache(path.read_bytes())
+        except Exception as exc:  # a damaged file: TensorRT raises its own error types
+            _log.warning('timing cache %s cannot be read (%s): starting a new one', path, exc)
+            cache = None
+        # set_timing_cache says False when the cache was made on another GPU or TensorRT.
+        if cache is not None and config.set_timing_cache(cache, False) is not False:
+            return
+        _log.warning('timing cache %s does not fit this GPU or TensorRT: starting a new one',
+                     path)
+    config.set_timing_cache(config.create_timing_cache(b''), False)
+
+
 def build_engine(spec: ModelSpec, options: BuildOptions, cache_dir: Optional[Path] = None,
                  output: Optional[Path] = None, machine: Optional[Machine] = None
                  ) -> Tuple[Path, Dict[str, Any]]:
@@ -326,13 +342,7 @@ def build_engine(spec: ModelSpec, options: BuildOptions, cache_dir: Optional[Pat
         calibrator = _make_calibrator(trt, machine.cuda, options.calibration,
                                       engine_path.with_suffix('.calib'))
         config.int8_calibrator = calibrator
-    timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file()
-                                        else b'')
-    if config.set_timing_cache(timing, False) is False:  # True, or None in some bindings
-        _log.warning('timing cache %s does not fit this GPU or TensorRT: starting a new one',
-                     timing_path)
-        timing = config.create_timing_cache(b'')
-        config.set_timing_cache(timing, False)
+    _use_timing_cache(config, timing_path)
 
     start = time.monotonic()
     try:
