@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-import time
 
 import numpy as np
 import onnxruntime as ort
@@ -20,7 +19,7 @@ from ros2_depth.backends import (
     probe_availability)
 from ros2_depth.backends.onnxruntime_backend import check_provider, provider_list, PROVIDERS
 from ros2_depth.model_spec import load_spec
-from ros_harness import isolated_ros_env, start_node_process, stop_process
+from ros_harness import isolated_ros_env, node_log_until, start_node_process
 
 CPU = ('CPUExecutionProvider',)
 GPU_ORT = ('TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider')
@@ -166,17 +165,8 @@ def test_node_startup_failures_are_one_line(tmp_path: Path, tiny_model: Path, ar
 def test_node_with_backend_auto_logs_its_choice(tmp_path: Path, tiny_model: Path) -> None:
     if probe_availability().tensorrt:
         pytest.skip('TensorRT is installed here')
-    log = tmp_path / 'log.txt'
-    proc = start_node_process(log, isolated_ros_env(), '/cam',
-                              ['-p', f'model:={tiny_model}', '-p', 'backend:=auto'])
-    try:
-        deadline = time.monotonic() + 60
-        while 'CPUExecutionProvider' not in log.read_text() and proc.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        assert stop_process(proc) == 0, log.read_text()
-    text = log.read_text()
+    text = node_log_until(tmp_path / 'log.txt', 'CPUExecutionProvider', 60,
+                          '-p', f'model:={tiny_model}', '-p', 'backend:=auto')
     assert 'backend auto chose onnxruntime (cpu): ONNX Runtime on the CPU' in text, text
     assert 'on onnxruntime' in text and 'CPUExecutionProvider' in text
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-import time
 import tracemalloc
 from typing import Dict
 
@@ -26,7 +25,7 @@ from ros2_depth.backends.tensorrt_compat import (
     manifest_path, plan_build, TensorRTCompatError, TrtVersion)
 from ros2_depth.cli import corridor_frames, main as cli_main
 from ros2_depth.model_spec import file_sha256, load_spec, ModelSpec
-from ros_harness import isolated_ros_env, start_node_process, stop_process
+from ros_harness import node_log_until
 
 pytestmark = pytest.mark.gpu
 trt = pytest.importorskip('tensorrt')
@@ -212,17 +211,8 @@ def test_build_engine_command_fills_the_cache_the_backend_reads(
 
 def test_node_builds_on_first_start_and_reports_the_engine(tiny_model: Path,
                                                            tmp_path: Path) -> None:
-    log = tmp_path / 'log.txt'
-    proc = start_node_process(log, isolated_ros_env(), '/cam', [
-        '-p', f'model:={tiny_model}', '-p', 'backend:=tensorrt', '-p', 'precision:=fp32',
-        '-p', f'engine_cache:={tmp_path / "engines"}'])
-    try:
-        deadline = time.monotonic() + 240
-        while ' on tensorrt ' not in log.read_text() and proc.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.5)
-    finally:
-        assert stop_process(proc) == 0, log.read_text()
-    text = log.read_text()
+    text = node_log_until(tmp_path / 'log.txt', ' on tensorrt ', 240,
+                          '-p', f'model:={tiny_model}', '-p', 'backend:=tensorrt',
+                          '-p', 'precision:=fp32', '-p', f'engine_cache:={tmp_path / "engines"}')
     assert 'several minutes on a Jetson' in text and 'built TensorRT engine' in text, text
     assert ' on tensorrt ' in text and GPU_NAME in text
