@@ -38,6 +38,8 @@ setup(
         # The demo and the offline tools (bags, progress bars, calibration files); depth_node needs
         # none of them.
         'demo': ['pyyaml', 'rosbags', 'tqdm'],
+        # backend tensorrt (docs/tensorrt.md): on a Jetson both come with JetPack instead
+        'tensorrt': ['cuda-python', 'tensorrt'],
         'test': ['pytest'],  # also tells colcon test to run pytest
     },
     zip_safe=True,

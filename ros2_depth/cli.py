@@ -1,4 +1,4 @@
-"""`ros2-depth`: the runtime's command line (demo, model information, bags and image files)."""
+"""`ros2-depth`: the runtime's command line (demo, model info, bags, image files, TensorRT engines)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import argparse
 import logging
 from pathlib import Path
 import sys
-from typing import Any, List, Optional
+from typing import Any, Iterable, List, Optional, Tuple
 
-from ros2_depth.backends import BACKENDS
+from ros2_depth.backends import BACKEND_CHOICES, BACKENDS
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -104,7 +104,8 @@ def _info(args: argparse.Namespace) -> int:
     path = Path(args.model) if args.model else default_model_path()
     try:
         spec = load_spec(path)
-        backend = create_backend(args.backend, spec, num_threads=args.threads)
+        backend = create_backend(args.backend, spec, num_threads=args.threads,
+                                 precision=args.precision)
     except (ModelSpecError, BackendError) as exc:
         logging.getLogger('ros2-depth').error('%s', exc)
         return 1
@@ -144,6 +145,97 @@ def _info(args: argparse.Namespace) -> int:
         backend.infer(image)
         runs.append(1e3 * (time.perf_counter() - start))
     print(f'backend   {backend.describe()}: median {np.median(runs):.1f} ms over {args.runs} runs')
+    return 0
+
+
+def corridor_frames(count: int) -> Iterable[Tuple[Any, Any]]:
+    """Yield `count` rgb8 views of the demo's corridor scene with their intrinsics."""
+    from ros2_depth.camera_model import PinholeCamera
+    from ros2_depth.demo.scene import Corridor, render_image
+
+    corridor = Corridor()
+    for index in range(count):
+        scale = 0.8 + 0.1 * (index % 5)  # focal lengths across a 1.5x range
+        camera = PinholeCamera(640, 480, 525.0 * scale, 525.0 * scale, 319.5, 239.5)
+        yield render_image(corridor, camera, index, count, seed=index), camera
+
+
+def add_build_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `build-engine` (shared with `ros2-depth-train build-engine`)."""
+    from ros2_depth.backends.tensorrt_build import (
+        DEFAULT_CALIBRATION_IMAGES, DEFAULT_OPTIMIZATION_LEVEL, DEFAULT_WORKSPACE_MB)
+    from ros2_depth.backends.tensorrt_compat import PRECISIONS
+
+    parser.add_argument('model', nargs='?', default='',
+                        help='model sidecar (.json); default: the bundled model')
+    parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                        help='engine precision (default: %(default)s)')
+    parser.add_argument('--onnx', type=Path,
+                        help='build from this converted copy of the model instead: a Q/DQ ONNX '
+                        '(precision int8, explicit quantisation) or a ModelOpt AutoCast FP16 ONNX '
+                        '(precision fp16; needed on TensorRT 11)')
+    parser.add_argument('--engine-cache', type=Path,
+                        help='engine cache folder, where depth_node looks (default: '
+                        '$ROS_HOME/ros2_depth/engines, else ~/.cache/ros2_depth/engines)')
+    parser.add_argument('--output', type=Path,
+                        help='write the engine here instead of into the cache (its manifest '
+                        'beside it, .json)')
+    parser.add_argument('--workspace-mb', type=int, default=DEFAULT_WORKSPACE_MB,
+                        help='builder workspace limit in MiB (default: %(default)s)')
+    parser.add_argument('--optimization-level', type=int, default=DEFAULT_OPTIMIZATION_LEVEL,
+                        help='builder optimisation level 0-5 (default: %(default)s)')
+    parser.add_argument('--calibration-images', type=Path,
+                        help='folder of pictures from your camera for INT8 calibration '
+                        '(TensorRT 8.5-10.x, without --onnx)')
+    parser.add_argument('--calibration-count', type=int, default=DEFAULT_CALIBRATION_IMAGES,
+                        help='calibration pictures to use (default: %(default)s)')
+
+
+def run_build_engine(args: argparse.Namespace,
+                     scenes: Optional[Tuple[str, Iterable[Tuple[Any, Any]]]] = None) -> int:
+    """
+    Build an engine as `args` say; return the exit status.
+
+    INT8 calibration reads --calibration-images, else ``scenes`` ((description, frames)), else
+    the demo's corridor scene.
+    """
+    from ros2_depth.backends.tensorrt_build import (
+        build_engine, BuildOptions, calibration_batches, EngineBuildError, folder_frames,
+        local_machine)
+    from ros2_depth.backends.tensorrt_compat import plan_build, TensorRTCompatError
+    from ros2_depth.model_spec import load_spec, ModelSpecError
+    from ros2_depth.resources import default_model_path
+
+    log = logging.getLogger('ros2-depth')
+    options = BuildOptions(precision=args.precision, onnx=args.onnx,
+                           workspace_mb=args.workspace_mb,
+                           optimization_level=args.optimization_level)
+    try:
+        spec = load_spec(Path(args.model) if args.model else default_model_path())
+        machine = local_machine()
+        plan = plan_build(machine.version, options.precision, options.source_kind())
+        if plan.calibrate:
+            if args.calibration_images is not None:
+                source = f'folder {args.calibration_images}'
+                frames = folder_frames(args.calibration_images)
+            elif scenes is not None:
+                source, frames = scenes
+            else:
+                source = 'generated corridor scenes (ros2_depth.demo.scene)'
+                frames = corridor_frames(args.calibration_count)
+            options.calibration = calibration_batches(spec, frames, args.calibration_count)
+            options.calibration_source = source
+            log.info('INT8 calibration with %d pictures: %s', len(options.calibration), source)
+        path, manifest = build_engine(spec, options, cache_dir=args.engine_cache,
+                                      output=args.output, machine=machine)
+    except (ModelSpecError, EngineBuildError, TensorRTCompatError) as exc:
+        log.error('%s', exc)
+        return 1
+    print(f'engine    {path}')
+    print(f'manifest  {path.with_suffix(".json")}')
+    print(f'built     {manifest["precision"]} on {manifest["gpu_name"]} (sm '
+          f'{manifest["compute_capability"]}), TensorRT {manifest["tensorrt_version"]}, '
+          f'{manifest["build"]["build_seconds"]:.1f} s, engine id {manifest["engine_id"]}')
     return 0
 
 
@@ -198,10 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument(
         'model', nargs='?', default='', help='model sidecar (.json); default: bundled'
     )
-    info.add_argument('--backend', default='onnxruntime', choices=sorted(BACKENDS))
+    info.add_argument('--backend', default='onnxruntime', choices=BACKEND_CHOICES)
+    info.add_argument('--precision', default='fp32', help='fp32, fp16 or int8 (tensorrt)')
     info.add_argument('--threads', type=int, default=2, help='inference threads')
     info.add_argument('--runs', type=int, default=10, help='timed inference runs')
     info.set_defaults(func=_info)
+
+    build = sub.add_parser(
+        'build-engine', help='build a TensorRT engine of a model for this GPU',
+        description='Build a TensorRT engine of a model for the local GPU (fp32, fp16, or int8 '
+        'by calibration on TensorRT 8.5-10.x or from a Q/DQ ONNX) with its manifest, into the '
+        'engine cache that depth_node (backend tensorrt) reads. See docs/tensorrt.md.')
+    add_build_engine_arguments(build)
+    build.set_defaults(func=run_build_engine)
     return parser
 
 

@@ -25,7 +25,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
-from ros2_depth.backends import BackendError, BACKENDS, create_backend
+from ros2_depth.backends import BACKEND_CHOICES, BackendError, create_backend, EXECUTION_PROVIDERS
+from ros2_depth.backends.tensorrt_compat import PRECISIONS
 from ros2_depth.camera_info_cache import CameraInfoCache, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
@@ -64,7 +65,29 @@ PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
     ),
     'backend': (
         'onnxruntime',
-        f'Inference backend, one of {sorted(BACKENDS)}.',
+        f'Inference backend, one of {list(BACKEND_CHOICES)}; "auto": TensorRT when it is '
+        'installed and a GPU is present, else ONNX Runtime on the GPU (onnxruntime-gpu), else '
+        'on the CPU.',
+        {'read_only': True},
+    ),
+    'execution_provider': (
+        'cpu',
+        f'ONNX Runtime execution provider, one of {list(EXECUTION_PROVIDERS)}; cuda and '
+        'tensorrt need onnxruntime-gpu.',
+        {'read_only': True},
+    ),
+    'precision': (
+        'fp32',
+        f'Inference precision, one of {list(PRECISIONS)}: fp16 with backend tensorrt (or '
+        'execution_provider tensorrt); int8 with a tensorrt engine built by ros2-depth '
+        'build-engine.',
+        {'read_only': True},
+    ),
+    'engine_cache': (
+        '',
+        'Folder of TensorRT engines (built on first start, keyed by model, GPU, TensorRT '
+        'version and precision); empty: $ROS_HOME/ros2_depth/engines, else '
+        '~/.cache/ros2_depth/engines.',
         {'read_only': True},
     ),
     'num_threads': (
@@ -129,6 +152,8 @@ class DepthNode(Node):
             ('resize_mode', RESIZE_MODES),
             ('input_qos', QOS_CHOICES),
             ('output_qos', QOS_CHOICES),
+            ('execution_provider', EXECUTION_PROVIDERS),
+            ('precision', PRECISIONS),
         ):
             if param[name] not in choices:
                 raise PipelineError(
@@ -138,9 +163,14 @@ class DepthNode(Node):
         self._max_pixels = int(param['max_image_pixels'])
         model_path = Path(param['model']) if param['model'] else default_model_path()
         self.spec = load_spec(model_path)
-        backend = create_backend(param['backend'], self.spec, num_threads=param['num_threads'])
-        self.pipeline = DepthPipeline(self.spec, backend, param['resize_mode'])
         log = self.get_logger()
+        backend = create_backend(
+            param['backend'], self.spec, num_threads=param['num_threads'],
+            execution_provider=param['execution_provider'], precision=param['precision'],
+            engine_cache=param['engine_cache'], logger=log)
+        self.pipeline = DepthPipeline(self.spec, backend, param['resize_mode'])
+        if backend.chosen:
+            log.info(backend.chosen)
         log.info(f'model {self.spec.name} ({model_path}) on {backend.describe()}')
         if not self.spec.trained:
             log.warning(
@@ -425,6 +455,7 @@ class DepthNode(Node):
         values = dict(
             self.stats,
             model=self.spec.name,
+            **self.pipeline.backend.info(),
             inference_ms=f'{self._inference_ms:.1f}',
             latency_ms=f'{self._latency_ms:.1f}',
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import subprocess
+import time
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -54,3 +55,22 @@ def make_image(
 ) -> Image:
     """Return an Image with the given stamp, frame and pixels."""
     return image_msg(stamp, frame, pixels, encoding)
+
+
+def node_log_until(log_path: Path, marker: str, timeout: float, *args: str) -> str:
+    """
+    Start depth_node with these arguments, wait until its log shows `marker`, stop it; its log.
+
+    The node must stop with exit code 0 (whether or not the marker came: the caller checks).
+    """
+    proc = start_node_process(log_path, isolated_ros_env(), NAMESPACE, list(args))
+    try:
+        deadline = time.monotonic() + timeout
+        while marker not in log_path.read_text() and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        code = stop_process(proc)
+    text = log_path.read_text()
+    assert code == 0, f'depth_node exited with {code}:\n{text}'
+    return text

@@ -67,7 +67,8 @@ def test_node_path_imports_no_demo_bag_or_training_code(tiny_model: Path) -> Non
     runtime = {m for m in modules if m.split('.')[0] == 'ros2_depth'}
     assert runtime <= {
         'ros2_depth', 'ros2_depth.backends', 'ros2_depth.backends.base',
-        'ros2_depth.backends.onnxruntime_backend', 'ros2_depth.camera_info_cache',
+        'ros2_depth.backends.onnxruntime_backend', 'ros2_depth.backends.tensorrt_compat',
+        'ros2_depth.camera_info_cache',
         'ros2_depth.camera_model',
         'ros2_depth.depth_node', 'ros2_depth.geometry', 'ros2_depth.image_encoding',
         'ros2_depth.model_spec', 'ros2_depth.pipeline', 'ros2_depth.resources',

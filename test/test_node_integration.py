@@ -386,6 +386,9 @@ def test_errors_end_with_the_next_good_frame(harness: Harness, node_log: Path) -
     statuses.clear()
     assert harness.spin_until(lambda: len(statuses) > 0, 5.0)
     assert statuses[-1].level == DiagnosticStatus.OK, statuses[-1].message
+    values = {kv.key: kv.value for kv in statuses[-1].values}
+    assert (values['backend'], values['precision'], values['engine_id']) == (
+        'onnxruntime (CPUExecutionProvider)', 'fp32', '')
     send_bad(bad_stamps[1])
     errors = [line for line in node_log.read_text().splitlines()
               if 'step 100 is smaller than' in line and '17000006' in line]

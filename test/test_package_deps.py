@@ -36,6 +36,7 @@ MODULES: Dict[str, Dep] = {
     'ament_index_python': Dep('ament_index_python', None),
     'ament_pep257': Dep('ament_pep257', None),
     'builtin_interfaces': Dep('builtin_interfaces', None),
+    'cuda': Dep(None, 'cuda-python'),  # CUDA Python bindings, the tensorrt backend's only
     'cv2': Dep('python3-opencv', 'opencv-python-headless'),
     'diagnostic_msgs': Dep('diagnostic_msgs', None),
     'launch': Dep('launch', None),
@@ -50,9 +51,12 @@ MODULES: Dict[str, Dep] = {
     'rosbags': Dep(None, 'rosbags'),  # no rosdep key
     'sensor_msgs': Dep('sensor_msgs', None),
     'std_msgs': Dep('std_msgs', None),
+    'tensorrt': Dep(None, 'tensorrt'),  # JetPack's python3-libnvinfer; no rosdep key
     'tqdm': Dep('python3-tqdm', 'tqdm'),
     'yaml': Dep('python3-yaml', 'pyyaml'),
 }
+# Imported only by an optional backend (ros2_depth/backends), in functions: the extra "tensorrt".
+OPTIONAL = {'cuda', 'tensorrt'}
 # Test dependencies that no test imports: pytest-timeout enforces pytest.ini's `timeout`.
 TEST_TOOLS = {'python3-pytest-timeout'}
 # ROS packages that are not published as PyPI wheels (README: launch tests need a ROS install).
@@ -175,12 +179,28 @@ def test_modules_without_a_rosdep_key_are_named_in_package_xml() -> None:
 def test_setup_py_requires_the_node_and_makes_the_demo_an_extra() -> None:
     """install_requires: the node's pip imports; the extra "demo": what only the demo imports."""
     keywords = setup_py_keywords()
-    pip_modules = [m for m in RUNTIME if MODULES[m].pip]
+    pip_modules = [m for m in RUNTIME if MODULES[m].pip and m not in OPTIONAL]
     assert sorted(keywords['install_requires']) == sorted(
         MODULES[m].pip for m in pip_modules if not demo_only(m))
     extras = keywords['extras_require']
     assert sorted(extras['demo']) == sorted(MODULES[m].pip for m in pip_modules if demo_only(m))
+    assert sorted(extras['tensorrt']) == sorted(MODULES[m].pip for m in OPTIONAL)
     assert extras['test'] == ['pytest']  # colcon test runs pytest only for such a package
+
+
+def test_optional_backend_libraries_are_imported_only_in_the_backends() -> None:
+    """Only ros2_depth/backends imports TensorRT and the CUDA bindings, never at import time."""
+    backends = REPO / 'ros2_depth' / 'backends'
+    assert set(OPTIONAL) <= set(RUNTIME)
+    for module in OPTIONAL:
+        assert all(backends in path.parents for path in RUNTIME[module]), RUNTIME[module]
+    for path in backends.glob('*.py'):
+        top_level = [node for node in ast.parse(path.read_text(encoding='utf-8')).body
+                     if isinstance(node, (ast.Import, ast.ImportFrom))]
+        names = {alias.name.split('.')[0] for node in top_level for alias in node.names}
+        names |= {node.module.split('.')[0] for node in top_level
+                  if isinstance(node, ast.ImportFrom) and node.module}
+        assert not names & OPTIONAL, path
 
 
 def test_package_xml_and_setup_py_have_one_version() -> None:
@@ -200,7 +220,7 @@ def test_requirements_install_what_is_declared(distro: str) -> None:
     """requirements/ pins every pip package setup.py names and a wheel of every ROS dependency."""
     keywords = setup_py_keywords()
     declared = set(keywords['install_requires']) | set(keywords['extras_require']['demo'])
-    assert requirement_names('runtime.txt') == declared
+    assert requirement_names('runtime.txt') == declared  # not "tensorrt": it needs a GPU machine
 
     def wheels(modules) -> Set[str]:
         names = {MODULES[m].rosdep for m in modules

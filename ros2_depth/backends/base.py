@@ -18,6 +18,7 @@ class InferenceBackend(abc.ABC):
     """Runs one exported network: an NCHW float32 batch in, named float32 arrays out."""
 
     name = 'abstract'
+    chosen = ''  # set by create_backend: why `backend: auto` picked this one
 
     def __init__(self, spec: ModelSpec) -> None:
         """Remember the model this backend runs."""
@@ -30,6 +31,10 @@ class InferenceBackend(abc.ABC):
     def describe(self) -> str:
         """One line naming the backend and its settings, for logs and diagnostics."""
         return self.name
+
+    def info(self) -> Dict[str, str]:
+        """Backend, precision and engine id ('' when there is none), for /diagnostics."""
+        return {'backend': self.name, 'precision': 'fp32', 'engine_id': ''}
 
     def check_input(self, image: np.ndarray) -> None:
         """Raise BackendError unless `image` has the model's input shape and dtype."""
