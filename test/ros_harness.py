@@ -27,12 +27,13 @@ def start_depth_node(
     env: Dict[str, str],
     *extra: str,
     namespace: str = NAMESPACE,
+    module: str = 'ros2_depth.depth_node',
 ) -> subprocess.Popen:
-    """Start depth_node with one inference thread (and the given model, if any)."""
+    """Start depth_node (or `module`) with one inference thread (and the model, if any)."""
     args = ['-p', 'num_threads:=1', *extra]
     if model is not None:
         args += ['-p', f'model:={model}']
-    return start_node_process(log_path, env, namespace, args)
+    return start_node_process(log_path, env, namespace, args, module)
 
 
 def make_camera_info(
