@@ -68,7 +68,7 @@ def test_image_transport_formats(text: str, expected: tuple) -> None:
     ('rgb8; ', 'unsupported'),
 ])
 def test_other_formats_are_refused(text: str, words: str) -> None:
-    """The compressedDepth transport and codecs other than jpeg and png are refused, naming the format."""
+    """The compressedDepth transport and codecs but jpeg and png are refused, naming the format."""
     with pytest.raises(CompressedImageError, match=words):
         parse_format(text)
 
