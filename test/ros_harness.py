@@ -19,6 +19,10 @@ from ros2_depth.demo.depth_client import (  # noqa: F401 (re-exported for the te
 from sensor_msgs.msg import CameraInfo, Image
 
 NAMESPACE = '/cam'
+EXIT_TIMEOUT_S = 20.0  # how long a stopping node may take to exit
+# What a clean stop never prints (the last: BackendError's advice when an import is interrupted).
+NOT_IN_CLEAN_OUTPUT = ('ERROR', 'FATAL', 'Traceback', 'install it')
+LOG_LINE_STARTS = ('[INFO]', '[WARN]')
 
 
 def start_depth_node(
@@ -55,3 +59,23 @@ def make_image(
 ) -> Image:
     """Return an Image with the given stamp, frame and pixels."""
     return image_msg(stamp, frame, pixels, encoding)
+
+
+def exit_code(proc: subprocess.Popen) -> int:
+    """Wait for the process to exit on its own (killing it after EXIT_TIMEOUT_S)."""
+    try:
+        return proc.wait(timeout=EXIT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return -999  # did not stop
+
+
+def assert_clean_stop(code: int, log: Path) -> None:
+    """Exit code 0; only INFO and WARN lines in the node's output, none of NOT_IN_CLEAN_OUTPUT."""
+    text = log.read_text()
+    assert code == 0, f'exit code {code}:\n{text}'
+    for word in NOT_IN_CLEAN_OUTPUT:
+        assert word not in text, f'"{word}" in the output of a clean stop:\n{text}'
+    other = [line for line in text.splitlines() if line and not line.startswith(LOG_LINE_STARTS)]
+    assert not other, f'lines other than the log of a clean stop:\n{text}'

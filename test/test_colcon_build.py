@@ -49,6 +49,7 @@ def install_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_install_space_layout(install_space: Path) -> None:
     """Executables in lib/ros2_depth, launch/config/engines and package.xml in share/ros2_depth."""
     assert os.access(install_space / 'lib' / 'ros2_depth' / 'depth_node', os.X_OK)
+    assert os.access(install_space / 'lib' / 'ros2_depth' / 'depth_node_managed', os.X_OK)
     assert os.access(install_space / 'lib' / 'ros2_depth' / 'ros2-depth', os.X_OK)
     share = install_space / 'share' / 'ros2_depth'
     assert (share / 'package.xml').is_file()

@@ -11,6 +11,7 @@ inactive or active) ends the process with exit code 0 and no error.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 import signal
 import subprocess
@@ -19,13 +20,20 @@ from typing import Dict, Iterator, Tuple
 from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
 import pytest
-from ros_harness import Harness, isolated_ros_env, make_camera_info, make_image, start_depth_node
+from ros_harness import (
+    assert_clean_stop,
+    exit_code,
+    Harness,
+    isolated_ros_env,
+    make_camera_info,
+    make_image,
+    start_depth_node,
+)
 
 WIDTH, HEIGHT, FOCAL = 640, 480, 525.0
 FRAME = 'camera_color_optical_frame'
 NODE = '/cam/depth_node'
 MODULE = 'ros2_depth.depth_node_managed'
-EXIT_TIMEOUT_S = 20.0
 
 
 class LifecycleClient:
@@ -64,22 +72,19 @@ def env() -> Dict[str, str]:
     return isolated_ros_env(salt=31)
 
 
-@pytest.fixture(scope='module')
-def client(env: Dict[str, str]) -> Iterator[Harness]:
-    """One client for every node this module starts."""
-    harness = Harness(env, namespace='/cam')
-    yield harness
-    harness.close()
-
-
-def exit_code(proc: subprocess.Popen) -> int:
-    """Wait for the process to end on its own (killing it after EXIT_TIMEOUT_S)."""
+@contextlib.contextmanager
+def managed_node(model: Path, log: Path, env: Dict[str, str],
+                 client: Harness) -> Iterator[Tuple[subprocess.Popen, LifecycleClient]]:
+    """Start depth_node_managed; yield it and a lifecycle client; kill it if left running."""
+    proc = start_depth_node(model, log, env, module=MODULE)
     try:
-        return proc.wait(timeout=EXIT_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return -999
+        lifecycle = LifecycleClient(client)
+        assert lifecycle.wait(), log.read_text()
+        yield proc, lifecycle
+    finally:
+        if proc.poll() is None:  # a failed test left it running
+            proc.kill()
+            proc.wait()
 
 
 def frame(stamp: Tuple[int, int]):
@@ -89,24 +94,11 @@ def frame(stamp: Tuple[int, int]):
     return make_image(stamp, FRAME, pixels), info
 
 
-def assert_clean(log: Path) -> None:
-    """Nothing but INFO and WARN lines: no error, no traceback."""
-    text = log.read_text()
-    for word in ('ERROR', 'FATAL', 'Traceback'):
-        assert word not in text, text
-    other = [line for line in text.splitlines()
-             if line and not line.startswith(('[INFO]', '[WARN]'))]
-    assert not other, text
-
-
 def test_every_transition(tiny_model: Path, env: Dict[str, str], client: Harness,
                           tmp_path: Path) -> None:
     """Unconfigured -> inactive -> active -> inactive -> active -> ... -> finalized, exit 0."""
     log = tmp_path / 'managed.log'
-    proc = start_depth_node(tiny_model, log, env, module=MODULE)
-    lifecycle = LifecycleClient(client)
-    try:
-        assert lifecycle.wait(), log.read_text()
+    with managed_node(tiny_model, log, env, client) as (proc, lifecycle):
         assert lifecycle.state() == 'unconfigured'
         assert not client.spin_until(lambda: client.node.count_publishers('/cam/depth/image'),
                                      1.0), 'outputs before configure'
@@ -148,13 +140,7 @@ def test_every_transition(tiny_model: Path, env: Dict[str, str], client: Harness
         assert lifecycle.transition('configure'), log.read_text()  # configure again
         assert lifecycle.state() == 'inactive'
         assert lifecycle.transition('shutdown'), log.read_text()
-        code = exit_code(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert code == 0, log.read_text()
-    assert_clean(log)
+        assert_clean_stop(exit_code(proc), log)
     text = log.read_text()
     assert text.count('model tiny') == 2, text  # loaded at each configure, not at start
 
@@ -163,10 +149,7 @@ def test_configure_fails_cleanly_without_the_model(
         env: Dict[str, str], client: Harness, tmp_path: Path) -> None:
     """A missing model: configure fails with one error line, the node stays unconfigured."""
     log = tmp_path / 'missing.log'
-    proc = start_depth_node(tmp_path / 'missing.json', log, env, module=MODULE)
-    lifecycle = LifecycleClient(client)
-    try:
-        assert lifecycle.wait(), log.read_text()
+    with managed_node(tmp_path / 'missing.json', log, env, client) as (proc, lifecycle):
         assert not lifecycle.transition('configure')
         assert lifecycle.state() == 'unconfigured'
         lines = [line for line in log.read_text().splitlines() if line.strip()]
@@ -174,12 +157,7 @@ def test_configure_fails_cleanly_without_the_model(
         assert 'missing.json does not exist' in lines[0] and 'unconfigured' in lines[0], lines
         assert not lifecycle.transition('activate'), 'activated without a model'
         assert lifecycle.transition('shutdown')  # from unconfigured
-        code = exit_code(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert code == 0, log.read_text()
+        assert exit_code(proc) == 0, log.read_text()
 
 
 @pytest.mark.parametrize('stop', ['shutdown', 'SIGINT', 'SIGTERM'])
@@ -187,10 +165,7 @@ def test_stop_while_active(tiny_model: Path, env: Dict[str, str], client: Harnes
                            tmp_path: Path, stop: str) -> None:
     """From active: the shutdown transition, or a signal, ends the process cleanly (exit 0)."""
     log = tmp_path / 'active.log'
-    proc = start_depth_node(tiny_model, log, env, module=MODULE)
-    lifecycle = LifecycleClient(client)
-    try:
-        assert lifecycle.wait(), log.read_text()
+    with managed_node(tiny_model, log, env, client) as (proc, lifecycle):
         assert lifecycle.transition('configure') and lifecycle.transition('activate')
         stamp = (1_700_004_200 + len(stop), 0)
         assert client.send_until_complete(*frame(stamp)), log.read_text()
@@ -198,10 +173,4 @@ def test_stop_while_active(tiny_model: Path, env: Dict[str, str], client: Harnes
             assert lifecycle.transition('shutdown')
         else:
             proc.send_signal(getattr(signal, stop))
-        code = exit_code(proc)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert code == 0, log.read_text()
-    assert_clean(log)
+        assert_clean_stop(exit_code(proc), log)
