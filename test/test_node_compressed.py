@@ -182,3 +182,20 @@ def test_seeded_compressed_cases_over_dds(client: Harness, node_log: Path) -> No
         msg = compressed(good, 'jpeg', encoded(picture(index), '.jpg'))
         assert client.send_until_complete(msg, info(good)), node_log.read_text()
         assert stamp not in client.received
+
+
+def test_each_compressed_image_gets_the_camera_info_of_its_stamp(
+        client: Harness, node_log: Path) -> None:
+    """Intrinsics change every frame and camera_info comes 30 ms after its image: still paired."""
+    data = encoded(picture(5), '.jpg')
+    for index in range(3):
+        focal = 400.0 + 60.0 * index
+        stamp = (1_700_003_400 + index, 0)
+        client.pub_image.publish(compressed(stamp, 'rgb8; jpeg compressed bgr8', data))
+        client.spin_until(lambda: False, 0.03)
+        client.pub_info.publish(make_camera_info(stamp, FRAME, WIDTH, HEIGHT, focal, focal, CX,
+                                                 CY))
+        assert client.spin_until(lambda: 'info' in client.received.get(stamp, {}), 10.0), (
+            node_log.read_text())
+        k = client.received[stamp]['info'].k
+        assert k[0] == pytest.approx(focal / (2 * WIDTH / 304), rel=1e-12), (index, k[0])

@@ -17,6 +17,7 @@ import signal
 import subprocess
 from typing import Dict, Iterator, Tuple
 
+from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
 import pytest
@@ -98,6 +99,9 @@ def test_every_transition(tiny_model: Path, env: Dict[str, str], client: Harness
                           tmp_path: Path) -> None:
     """Unconfigured -> inactive -> active -> inactive -> active -> ... -> finalized, exit 0."""
     log = tmp_path / 'managed.log'
+    statuses = []
+    diagnostics = client.node.create_subscription(
+        DiagnosticArray, '/diagnostics', lambda msg: statuses.extend(msg.status), 10)
     with managed_node(tiny_model, log, env, client) as (proc, lifecycle):
         assert lifecycle.state() == 'unconfigured'
         assert not client.spin_until(lambda: client.node.count_publishers('/cam/depth/image'),
@@ -111,6 +115,8 @@ def test_every_transition(tiny_model: Path, env: Dict[str, str], client: Harness
         client.spin_until(lambda: False, 0.5)
         assert client.node.count_subscribers('/cam/image') == 0, 'image subscribed while inactive'
         assert client.node.count_subscribers('/cam/camera_info') == 0
+        assert client.spin_until(lambda: statuses, 5.0), 'no /diagnostics while inactive'
+        assert statuses[-1].message == 'inactive', statuses[-1].message
 
         for round_index in range(2):  # activate again after a deactivate
             assert lifecycle.transition('activate'), log.read_text()
@@ -141,6 +147,7 @@ def test_every_transition(tiny_model: Path, env: Dict[str, str], client: Harness
         assert lifecycle.state() == 'inactive'
         assert lifecycle.transition('shutdown'), log.read_text()
         assert_clean_stop(exit_code(proc), log)
+    client.node.destroy_subscription(diagnostics)
     text = log.read_text()
     assert text.count('model tiny') == 2, text  # loaded at each configure, not at start
 
