@@ -50,6 +50,7 @@ setup(
     entry_points={
         'console_scripts': [
             'depth_node = ros2_depth.depth_node:main',
+            'depth_node_managed = ros2_depth.depth_node_managed:main',
             'ros2-depth = ros2_depth.cli:main',
         ],
     },

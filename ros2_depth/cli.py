@@ -1,4 +1,4 @@
-"""`ros2-depth`: the runtime's command line (demo, model info, bags, image files, TensorRT engines)."""
+"""`ros2-depth`: the runtime's command line (demo, model info, bags, images, TensorRT engines)."""
 
 from __future__ import annotations
 

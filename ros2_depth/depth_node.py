@@ -1,9 +1,11 @@
 """
 depth_node: camera image in; metric depth, normals, labels and an organized point cloud out.
 
-A thin shell over DepthPipeline: topic wiring, parameters and QoS. Images are handed to one worker
-thread through a single slot, so only the newest frame is ever processed; outputs nobody subscribes
-to are not computed. Each image is paired with the camera_info of the same stamp (waiting up to
+A thin shell over DepthPipeline: topic wiring, parameters and QoS. DepthCore holds the node's work,
+shared with the managed (lifecycle) variant in depth_node_managed; DepthNode does it all at start.
+Images (raw, or jpeg/png with image_transport:=compressed) are handed to one worker thread through
+a single slot, so only the newest frame is ever processed; outputs nobody subscribes to are not
+computed. Each image is paired with the camera_info of the same stamp (waiting up to
 INFO_WAIT_S for it); a camera whose stamps do not match gets the latest one, with a warning.
 SIGINT and SIGTERM, whenever they come, stop it in order: the worker finishes the frame in hand and
 ends, then the node is destroyed, then the context shut down.
@@ -15,7 +17,7 @@ from pathlib import Path
 import signal
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import IntegerRange, ParameterDescriptor
@@ -29,12 +31,13 @@ from ros2_depth.backends import BACKEND_CHOICES, BackendError, create_backend, E
 from ros2_depth.backends.tensorrt_compat import PRECISIONS
 from ros2_depth.camera_info_cache import CameraInfoCache, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
+from ros2_depth.compressed_image import compressed_to_numpy, inspect_compressed
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
 from ros2_depth.model_spec import load_spec, ModelSpecError
 from ros2_depth.pipeline import DepthPipeline, label_palette, PipelineError, RESIZE_MODES
 from ros2_depth.resources import default_model_path
 from ros2_depth.ros_messages import output_messages
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 try:  # Iron and newer
     from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
@@ -42,6 +45,7 @@ except ImportError:  # Humble
     from rclpy.qos_event import PublisherEventCallbacks, SubscriptionEventCallbacks
 
 QOS_CHOICES = ('reliable', 'best_effort')
+TRANSPORTS = ('raw', 'compressed')  # image_transport's names for the image input
 # How long the worker waits for the camera_info of an image's stamp when it has not arrived yet.
 INFO_WAIT_S = 0.1
 # After this many images in a row without their own camera_info (while others exist), the
@@ -54,6 +58,8 @@ STEADY_WINDOW_NS = 1_000_000_000
 STOP_POLL_S = 0.1
 # How long destroy_node waits for the worker to finish the frame in hand.
 WORKER_STOP_S = 10.0
+# How long a finished node (a finalized managed one) still spins before it is destroyed.
+FINISH_GRACE_S = 0.3
 
 # name -> (default, description, extra descriptor fields)
 PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
@@ -114,6 +120,13 @@ PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
         'Reliability of the outputs: "reliable" (RViz default for images) or "best_effort".',
         {'read_only': True},
     ),
+    'image_transport': (
+        'raw',
+        'How images arrive, as image_transport names it: "raw" (sensor_msgs/Image on image) or '
+        '"compressed" (sensor_msgs/CompressedImage, jpeg or png, on image/compressed, after '
+        'the remapping of image).',
+        {'read_only': True},
+    ),
     'max_image_pixels': (
         25_000_000,
         'Largest input image (width x height) the node processes; larger ones are dropped with '
@@ -133,20 +146,33 @@ def _qos(reliability: str, depth: int) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy)
 
 
-class DepthNode(Node):
+class DepthCore:
     """
-    Publishes depth/image, depth/camera_info, normals/image and points for each newest image.
+    The work of depth_node, mixed into a Node (DepthNode) or a LifecycleNode (ManagedDepthNode).
 
-    With a model that predicts labels, also labels/image (mono8 class ids) and labels/color.
+    Publishes depth/image, depth/camera_info, normals/image and points for each newest image;
+    with a model that predicts labels, also labels/image (mono8 class ids) and labels/color.
+    The shells call its steps: declare the parameters, configure (model and outputs), subscribe,
+    start the worker; and back: stop the worker, unsubscribe, release.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        """Declare parameters, load the model, wire the topics; raise if the model cannot run."""
-        super().__init__('depth_node', **kwargs)
+    _worker: Optional[threading.Thread] = None  # the worker thread, while it runs
+    finished = False  # True once the node can do no more (finalized): run_node then ends
+    _inputs: Sequence[Any] = ()  # the subscriptions, while subscribed
+
+    def _declare_parameters(self) -> None:
+        """Declare every parameter of PARAMETERS with its default, description and range."""
         for name, (default, description, extra) in PARAMETERS.items():
             self.declare_parameter(
                 name, default, ParameterDescriptor(description=description, **extra)
             )
+
+    def _configure(self, create_publisher: Callable[..., Any]) -> None:
+        """
+        Check the parameters, load the model, create the outputs; raise if the model cannot run.
+
+        ``create_publisher`` makes the output publishers (a lifecycle node's makes managed ones).
+        """
         param = {name: self.get_parameter(name).value for name in PARAMETERS}
         for name, choices in (
             ('resize_mode', RESIZE_MODES),
@@ -154,6 +180,7 @@ class DepthNode(Node):
             ('output_qos', QOS_CHOICES),
             ('execution_provider', EXECUTION_PROVIDERS),
             ('precision', PRECISIONS),
+            ('image_transport', TRANSPORTS),
         ):
             if param[name] not in choices:
                 raise PipelineError(
@@ -161,6 +188,7 @@ class DepthNode(Node):
                 )
 
         self._max_pixels = int(param['max_image_pixels'])
+        self._transport = param['image_transport']
         model_path = Path(param['model']) if param['model'] else default_model_path()
         self.spec = load_spec(model_path)
         log = self.get_logger()
@@ -180,11 +208,14 @@ class DepthNode(Node):
         self._qos = {'in': param['input_qos'], 'out': param['output_qos']}
         self._qos_problems: Dict[str, str] = {}  # topic -> what is incompatible there
         out_qos = _qos(param['output_qos'], 1)
+        self._outputs: List[Any] = []
 
         def publisher(msg_type: Any, topic: str) -> Any:
             events = PublisherEventCallbacks(
                 incompatible_qos=lambda event: self._on_incompatible_qos(topic, 'out', event))
-            return self.create_publisher(msg_type, topic, out_qos, event_callbacks=events)
+            output = create_publisher(msg_type, topic, out_qos, event_callbacks=events)
+            self._outputs.append(output)
+            return output
 
         self.pub_depth = publisher(Image, 'depth/image')
         self.pub_info = publisher(CameraInfo, 'depth/camera_info')
@@ -199,22 +230,14 @@ class DepthNode(Node):
             log.info(f'model predicts {classes} classes: publishing labels/image '
                      '(mono8 class ids) and labels/color')
         self.pub_diag = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-
-        in_qos = _qos(param['input_qos'], 1)
-        for msg_type, topic, callback in (
-            (CameraInfo, 'camera_info', self._on_camera_info),
-            (Image, 'image', self._on_image),
-        ):
-            events = SubscriptionEventCallbacks(
-                incompatible_qos=lambda event, t=topic: self._on_incompatible_qos(t, 'in', event))
-            self.create_subscription(msg_type, topic, callback, in_qos, event_callbacks=events)
+        self._in_qos = _qos(param['input_qos'], 1)
 
         self._lock = threading.Condition()
-        self._pending: Optional[Image] = None
+        self._pending: Optional[Union[Image, CompressedImage]] = None
         self._infos = CameraInfoCache()
         self._unmatched = 0  # images in a row that found other stamps' camera_info only
         self._ever_matched = False  # whether this camera's stamps have ever matched
-        self._running = True
+        self._running = False
         self.stats = {
             'received': 0, 'processed': 0, 'dropped_stale': 0, 'dropped_no_info': 0, 'errors': 0,
             'idle': 0, 'info_substituted': 0,
@@ -223,9 +246,53 @@ class DepthNode(Node):
         self._latency_ms = 0.0
         self._last_error = ''
         self._last_error_time = 0.0
+        self._diag_timer = self.create_timer(1.0, self._publish_diagnostics)
+
+    def _subscribe(self) -> None:
+        """Subscribe to camera_info and the images: image, or image/compressed."""
+        image_type, image_topic = Image, 'image'
+        if self._transport == 'compressed':  # image_transport's name: below the remapped image
+            image_type = CompressedImage
+            image_topic = self.resolve_topic_name('image') + '/compressed'
+        self._inputs = []
+        for msg_type, topic, callback in (
+            (CameraInfo, 'camera_info', self._on_camera_info),
+            (image_type, image_topic, self._on_image),
+        ):
+            events = SubscriptionEventCallbacks(
+                incompatible_qos=lambda event, t=topic: self._on_incompatible_qos(t, 'in', event))
+            self._inputs.append(self.create_subscription(
+                msg_type, topic, callback, self._in_qos, event_callbacks=events))
+
+    def _unsubscribe(self) -> None:
+        """Destroy the subscriptions (no new frame arrives after this)."""
+        for subscription in self._inputs:
+            self.destroy_subscription(subscription)
+        self._inputs = []
+
+    def _start_worker(self) -> None:
+        """Start the worker thread that processes the newest frame."""
+        with self._lock:
+            self._running = True
+            self._pending = None
         self._worker = threading.Thread(target=self._work, name='depth_node_worker', daemon=True)
         self._worker.start()
-        self.create_timer(1.0, self._publish_diagnostics)
+
+    def _stop_worker(self) -> None:
+        """Stop the worker thread (if it runs) once it has finished the frame in hand."""
+        worker = self._worker
+        if worker is None:
+            return
+        with self._lock:
+            self._running = False
+            self._pending = None
+            self._lock.notify_all()
+        worker.join(timeout=WORKER_STOP_S)
+        if worker.is_alive():
+            self.get_logger().warning(
+                f'the worker did not finish its frame within {WORKER_STOP_S:g} s; stopping '
+                'without it')
+        self._worker = None
 
     # Callbacks run on the executor: they only hand messages over.
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -233,7 +300,7 @@ class DepthNode(Node):
             self._infos.add(stamp_ns(msg.header), msg)
             self._lock.notify_all()
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg: Union[Image, CompressedImage]) -> None:
         with self._lock:
             self.stats['received'] += 1
             if self._pending is not None:
@@ -355,12 +422,17 @@ class DepthNode(Node):
             self._last_error_time = now
         self._last_error = problem
 
-    def process(self, image: Image, info: Optional[CameraInfo]) -> bool:
+    def process(self, image: Union[Image, CompressedImage], info: Optional[CameraInfo]) -> bool:
         """Compute and publish each subscribed output; return whether anything was published."""
         log = self.get_logger()
-        if image.width * image.height > self._max_pixels:
+        try:
+            width, height = _image_size(image)
+        except ImageEncodingError as exc:
+            self._report_error(str(exc), _drop_line(image, exc))
+            return False
+        if width * height > self._max_pixels:
             problem = (
-                f'image is {image.width}x{image.height}, more than max_image_pixels '
+                f'image is {width}x{height}, more than max_image_pixels '
                 f'({self._max_pixels}); publish a smaller image (binning, a lower driver '
                 'resolution) or raise max_image_pixels'
             )
@@ -387,7 +459,7 @@ class DepthNode(Node):
             self.stats['idle'] += 1
             return False
         try:
-            pixels = image_to_numpy(image)
+            pixels, encoding = _image_pixels(image)
             camera = camera_from_info(info)
             if not image.header.frame_id:
                 log.warning(
@@ -406,14 +478,10 @@ class DepthNode(Node):
                 ('points', want_points), ('labels', want_labels),
                 ('labels_color', want_labels_color)) if want}
             messages, result = output_messages(
-                self.pipeline, image.header, pixels, image.encoding, camera, wanted,
+                self.pipeline, image.header, pixels, encoding, camera, wanted,
                 getattr(self, '_palette', None))
         except (ImageEncodingError, CameraInfoError, PipelineError, BackendError) as exc:
-            self._report_error(
-                str(exc),
-                f'dropped image at {_stamp(image)} '
-                f'({image.width}x{image.height} {image.encoding}): {exc}',
-            )
+            self._report_error(str(exc), _drop_line(image, exc))
             return False
 
         publishers = {
@@ -438,7 +506,9 @@ class DepthNode(Node):
             name=f'{self.get_name()}: depth inference',
             hardware_id=self.pipeline.backend.describe(),
         )
-        if self._qos_problems:
+        if not self._inputs:
+            status.level, status.message = DiagnosticStatus.OK, 'inactive'
+        elif self._qos_problems:
             status.level = DiagnosticStatus.WARN
             status.message = 'incompatible QoS on ' + ', '.join(sorted(self._qos_problems))
         elif self._infos.latest is None and self.stats['received'] > 0:
@@ -466,20 +536,47 @@ class DepthNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the worker thread (if the node got as far as starting it), then the node."""
-        lock = getattr(self, '_lock', None)  # absent when the constructor failed early
-        if lock is not None:
-            with lock:
-                self._running = False
-                lock.notify_all()
-            self._worker.join(timeout=WORKER_STOP_S)
-            if self._worker.is_alive():
-                self.get_logger().warning(
-                    f'the worker did not finish its frame within {WORKER_STOP_S:g} s; stopping '
-                    'without it')
+        self._stop_worker()
         super().destroy_node()
 
 
-def _stamp(msg: Image) -> str:
+class DepthNode(DepthCore, Node):
+    """depth_node: configured, subscribed and working from its start (the work: DepthCore)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Declare parameters, load the model, wire the topics; raise if the model cannot run."""
+        super().__init__('depth_node', **kwargs)
+        self._declare_parameters()
+        self._configure(self.create_publisher)
+        self._subscribe()
+        self._start_worker()
+
+
+def _image_size(image: Union[Image, CompressedImage]) -> Tuple[int, int]:
+    """Return (width, height) of an image; of a compressed one from its header, not decoding."""
+    if isinstance(image, CompressedImage):
+        payload = inspect_compressed(image.format, image.data)
+        return payload.width, payload.height
+    return image.width, image.height
+
+
+def _image_pixels(image: Union[Image, CompressedImage]) -> Tuple[Any, str]:
+    """Return (pixels, encoding) of an image: a view of a raw one, a compressed one decoded."""
+    if isinstance(image, CompressedImage):
+        return compressed_to_numpy(image.format, image.data)
+    return image_to_numpy(image), image.encoding
+
+
+def _drop_line(image: Union[Image, CompressedImage], exc: Exception) -> str:
+    """Return the error line of an image dropped because of ``exc``."""
+    if isinstance(image, CompressedImage):
+        what = f'compressed "{image.format}", {len(image.data)} bytes'
+    else:
+        what = f'{image.width}x{image.height} {image.encoding}'
+    return f'dropped image at {_stamp(image)} ({what}): {exc}'
+
+
+def _stamp(msg: Union[Image, CompressedImage]) -> str:
     return (
         f'{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d} '
         f'(frame "{_one_line(msg.header.frame_id)}")'
@@ -497,12 +594,12 @@ def _handle_signals(handler: Any) -> None:
         signal.signal(sig, handler)
 
 
-def _run(args: Optional[list], stop: threading.Event) -> int:
-    """Start the node and spin it until `stop` is set; then stop it in order."""
+def _run(args: Optional[list], stop: threading.Event, node_type: Type[DepthCore]) -> int:
+    """Start the node, spin it until `stop` is set or it is finished; then stop it in order."""
     # Without rclpy's signal handlers: they shut the context down at once, under the worker.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     try:
-        node = DepthNode()
+        node = node_type()
     except (ModelSpecError, BackendError, PipelineError) as exc:
         rclpy.logging.get_logger('depth_node').fatal(str(exc))
         rclpy.try_shutdown()
@@ -515,7 +612,11 @@ def _run(args: Optional[list], stop: threading.Event) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        while not stop.is_set():  # a signal during the model load stops here, before any spin
+        # A signal during the model load stops here, before any spin.
+        while not stop.is_set() and not node.finished:
+            executor.spin_once(timeout_sec=STOP_POLL_S)
+        end = time.monotonic() + FINISH_GRACE_S  # for the reply that finished it to go out
+        while not stop.is_set() and time.monotonic() < end:
             executor.spin_once(timeout_sec=STOP_POLL_S)
     except ExternalShutdownException:
         pass  # the context was shut down from outside: stop as for a signal
@@ -526,9 +627,9 @@ def _run(args: Optional[list], stop: threading.Event) -> int:
     return 0
 
 
-def main(args: Optional[list] = None) -> int:
+def run_node(node_type: Type[DepthCore], args: Optional[list] = None) -> int:
     """
-    Run depth_node until SIGINT or SIGTERM, then stop it in order and return 0.
+    Run a depth node until SIGINT or SIGTERM (or it is finished), then stop it in order; return 0.
 
     Return 1 with one FATAL line when the node cannot start (a signal does not hide that).
     Signals, first or repeated, only ask for the stop: no KeyboardInterrupt can land inside the
@@ -537,12 +638,17 @@ def main(args: Optional[list] = None) -> int:
     stop = threading.Event()
     _handle_signals(lambda signum, frame: stop.set())
     try:
-        return _run(args, stop)
+        return _run(args, stop, node_type)
     finally:
         # Everything is stopped. Python's teardown gives signals with Python handlers their
         # default action back, so a late second Ctrl-C would kill the exiting process (exit -2);
         # ignored signals it leaves ignored.
         _handle_signals(signal.SIG_IGN)
+
+
+def main(args: Optional[list] = None) -> int:
+    """Run depth_node (see run_node)."""
+    return run_node(DepthNode, args)
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import sys
+from typing import Dict, Iterator
 
 import pytest
 
@@ -34,3 +35,17 @@ def tiny_camera_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Sidecar path of the tiny model with a labels output and a canonical-focal metric scale."""
     return build_tiny_model(tmp_path_factory.mktemp('model'), name='tiny_camera', labels=True,
                             canonical_focal=250.0)
+
+
+@pytest.fixture(scope='module')
+def client(env: Dict[str, str]) -> Iterator[object]:
+    """
+    One ros_harness.Harness in /cam for every node a module starts (they share the namespace).
+
+    It lives in the module's ROS environment: the module defines the ``env`` fixture.
+    """
+    from ros_harness import Harness  # rclpy only for the modules that talk to a node
+
+    harness = Harness(env, namespace='/cam')
+    yield harness
+    harness.close()

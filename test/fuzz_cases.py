@@ -531,3 +531,78 @@ def round_messages(
             case.info, info_stamp, case.frame_id)
         pairs.append((info, image_message(case, image_stamp, rng)))
     return pairs
+
+
+# Compressed payloads (sensor_msgs/CompressedImage, image_transport "compressed").
+
+@dataclasses.dataclass(frozen=True)
+class CompressedCase:
+    """One CompressedImage payload and what the node must do with it (outcomes as for Case)."""
+
+    kind: str
+    outcome: str  # 'accept', 'error' or 'either' (damage the decoder may or may not notice)
+    format: str  # noqa: A003 (the message field)
+    data: bytes
+    width: int  # the picture's size before any damage
+    height: int
+    reason: str = ''  # for 'error': words the error line contains
+
+
+_JPEG_FORMATS = {3: ('rgb8; jpeg compressed bgr8', 'bgr8; jpeg compressed bgr8', 'jpeg'),
+                 1: ('mono8; jpeg compressed mono8', 'mono8; jpeg compressed ', 'jpeg')}
+_PNG_FORMATS = {3: ('rgb8; png compressed bgr8', 'bgr8; png compressed bgr8', 'png'),
+                1: ('mono8; png compressed mono8', 'mono8; png compressed ', 'png')}
+
+
+def _encoded(rng: np.random.Generator, codec: str) -> Tuple[bytes, str, int, int, int]:
+    """Return (payload, a valid format, width, height, channels) of a random small picture."""
+    import cv2  # the tests' own encoder, as compressed_image_transport uses
+
+    width, height = _size(rng)
+    channels = int(_pick(rng, [1, 3]))
+    shape = (height, width) if channels == 1 else (height, width, 3)
+    pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+    ok, data = cv2.imencode('.jpg' if codec == 'jpeg' else '.png', pixels)
+    assert ok
+    formats = (_JPEG_FORMATS if codec == 'jpeg' else _PNG_FORMATS)[channels]
+    return data.tobytes(), str(_pick(rng, formats)), width, height, channels
+
+
+def compressed_payload_case(rng: np.random.Generator) -> CompressedCase:
+    """Return a random good, damaged or mislabelled jpeg/png payload with its expected outcome."""
+    codec = str(_pick(rng, ['jpeg', 'png']))
+    data, text, width, height, channels = _encoded(rng, codec)
+    other = 'png' if codec == 'jpeg' else 'jpeg'
+    kind = str(_pick(rng, ['good', 'good', 'truncated', 'garbage', 'wrong_codec',
+                           'compressed_depth', 'unknown_format', 'wrong_channels', 'bit_flips']))
+    case = CompressedCase(kind, 'error', text, data, width, height)
+    if kind == 'good':
+        return dataclasses.replace(case, outcome='accept')
+    if kind == 'truncated':
+        cut = int(rng.integers(len(data) // 2, len(data) - 2))
+        return dataclasses.replace(case, data=data[:cut], reason='truncated')
+    if kind == 'garbage':
+        junk = rng.integers(0, 256, int(rng.integers(1, 5000)), dtype=np.uint8)
+        junk[0] = int(rng.integers(0, 0x89))  # no jpeg or png signature
+        return dataclasses.replace(case, data=junk.tobytes(), reason='neither jpeg nor png')
+    if kind == 'wrong_codec':
+        return dataclasses.replace(case, format=text.replace(codec, other) if ';' in text
+                                   else other, reason='but the data is')
+    if kind == 'compressed_depth':
+        return dataclasses.replace(case, format=str(_pick(rng, [
+            '16UC1; compressedDepth png', '32FC1; compressedDepth', '16UC1; compressedDepth'])),
+            reason='compressedDepth')
+    if kind == 'unknown_format':
+        return dataclasses.replace(case, format=str(_pick(rng, [
+            'tiff', 'rgb8; h264 compressed bgr8', 'rgb8; jpeg packed bgr8', 'bgr8; ; png',
+            'webp', 'rgb8; qoi compressed bgr8'])), reason='unsupported compressed image format')
+    if kind == 'wrong_channels':
+        named = 'bgr8' if channels == 1 else 'mono8'
+        return dataclasses.replace(case, format=f'{named}; {codec} compressed {named}',
+                                   reason='but its format names')
+    # bit_flips: damage inside the compressed stream, which a decoder may or may not notice
+    damaged = bytearray(data)
+    for _ in range(int(rng.integers(1, 6))):
+        index = int(rng.integers(len(data) // 2, len(data) - 16))
+        damaged[index] ^= 1 << int(rng.integers(0, 8))
+    return dataclasses.replace(case, outcome='either', data=bytes(damaged))

@@ -20,6 +20,10 @@ from ros2_depth.demo.depth_client import (  # noqa: F401 (re-exported for the te
 from sensor_msgs.msg import CameraInfo, Image
 
 NAMESPACE = '/cam'
+EXIT_TIMEOUT_S = 20.0  # how long a stopping node may take to exit
+# What a clean stop never prints (the last: BackendError's advice when an import is interrupted).
+NOT_IN_CLEAN_OUTPUT = ('ERROR', 'FATAL', 'Traceback', 'install it')
+LOG_LINE_STARTS = ('[INFO]', '[WARN]')
 
 
 def start_depth_node(
@@ -28,12 +32,13 @@ def start_depth_node(
     env: Dict[str, str],
     *extra: str,
     namespace: str = NAMESPACE,
+    module: str = 'ros2_depth.depth_node',
 ) -> subprocess.Popen:
-    """Start depth_node with one inference thread (and the given model, if any)."""
+    """Start depth_node (or `module`) with one inference thread (and the model, if any)."""
     args = ['-p', 'num_threads:=1', *extra]
     if model is not None:
         args += ['-p', f'model:={model}']
-    return start_node_process(log_path, env, namespace, args)
+    return start_node_process(log_path, env, namespace, args, module)
 
 
 def make_camera_info(
@@ -74,3 +79,23 @@ def node_log_until(log_path: Path, marker: str, timeout: float, *args: str) -> s
     text = log_path.read_text()
     assert code == 0, f'depth_node exited with {code}:\n{text}'
     return text
+
+
+def exit_code(proc: subprocess.Popen) -> int:
+    """Wait for the process to exit on its own (killing it after EXIT_TIMEOUT_S)."""
+    try:
+        return proc.wait(timeout=EXIT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return -999  # did not stop
+
+
+def assert_clean_stop(code: int, log: Path) -> None:
+    """Exit code 0; only INFO and WARN lines in the node's output, none of NOT_IN_CLEAN_OUTPUT."""
+    text = log.read_text()
+    assert code == 0, f'exit code {code}:\n{text}'
+    for word in NOT_IN_CLEAN_OUTPUT:
+        assert word not in text, f'"{word}" in the output of a clean stop:\n{text}'
+    other = [line for line in text.splitlines() if line and not line.startswith(LOG_LINE_STARTS)]
+    assert not other, f'lines other than the log of a clean stop:\n{text}'

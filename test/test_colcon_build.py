@@ -49,6 +49,7 @@ def install_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_install_space_layout(install_space: Path) -> None:
     """Executables in lib/ros2_depth, launch/config/engines and package.xml in share/ros2_depth."""
     assert os.access(install_space / 'lib' / 'ros2_depth' / 'depth_node', os.X_OK)
+    assert os.access(install_space / 'lib' / 'ros2_depth' / 'depth_node_managed', os.X_OK)
     assert os.access(install_space / 'lib' / 'ros2_depth' / 'ros2-depth', os.X_OK)
     share = install_space / 'share' / 'ros2_depth'
     assert (share / 'package.xml').is_file()
@@ -56,7 +57,7 @@ def test_install_space_layout(install_space: Path) -> None:
         p.name for p in (REPO / 'launch').glob('*.launch.py')
     )
     assert sorted(p.name for p in (share / 'config').iterdir()) == sorted(
-        p.name for p in (REPO / 'config').glob('*.yaml')
+        p.name for p in (REPO / 'config').iterdir() if p.is_file()
     )
     assert (share / 'engines' / 'default.onnx').is_file() and (
         share / 'engines' / 'default.json'

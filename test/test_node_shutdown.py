@@ -19,7 +19,16 @@ from typing import Callable, Dict, Iterator, Tuple
 
 import numpy as np
 import pytest
-from ros_harness import Harness, isolated_ros_env, make_camera_info, make_image, start_depth_node
+from ros_harness import (
+    assert_clean_stop,
+    exit_code,
+    EXIT_TIMEOUT_S,
+    Harness,
+    isolated_ros_env,
+    make_camera_info,
+    make_image,
+    start_depth_node,
+)
 
 WIDTH, HEIGHT, FOCAL = 640, 480, 525.0
 FRAME = 'camera_color_optical_frame'
@@ -27,24 +36,12 @@ PERIOD_S = 1 / 30
 # Stops under load: these and the 3 double Ctrl-Cs (the old code logged an ERROR on nearly every
 # one and exited 1 on about one in 10).
 LOAD_RUNS = 10
-EXIT_TIMEOUT_S = 20.0
-# What a clean stop never prints (the last: BackendError's advice when an import is interrupted).
-NOT_IN_CLEAN_OUTPUT = ('ERROR', 'FATAL', 'Traceback', 'install it')
-LOG_LINE_STARTS = ('[INFO]', '[WARN]')
 
 
 @pytest.fixture(scope='module')
 def env() -> Dict[str, str]:
     """Return an isolated ROS environment for this module."""
     return isolated_ros_env(salt=11)
-
-
-@pytest.fixture(scope='module')
-def client(env: Dict[str, str]) -> Iterator[Harness]:
-    """One client for every node this module starts (they share the namespace)."""
-    harness = Harness(env, namespace='/cam')
-    yield harness
-    harness.close()
 
 
 class Feeder:
@@ -86,26 +83,6 @@ def handles_sigterm(pid: int) -> bool:
         return False
     caught = next(line for line in status.splitlines() if line.startswith('SigCgt:'))
     return bool(int(caught.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
-
-
-def exit_code(proc: subprocess.Popen) -> int:
-    """Wait for the process to exit on its own (killing it after EXIT_TIMEOUT_S)."""
-    try:
-        return proc.wait(timeout=EXIT_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return -999  # did not stop
-
-
-def assert_clean_stop(code: int, log: Path) -> None:
-    """Exit code 0; only INFO and WARN lines in the node's output, none of NOT_IN_CLEAN_OUTPUT."""
-    text = log.read_text()
-    assert code == 0, f'exit code {code}:\n{text}'
-    for word in NOT_IN_CLEAN_OUTPUT:
-        assert word not in text, f'"{word}" in the output of a clean stop:\n{text}'
-    other = [line for line in text.splitlines() if line and not line.startswith(LOG_LINE_STARTS)]
-    assert not other, f'lines other than the log of a clean stop:\n{text}'
 
 
 BOTH_SIGNALS = pytest.mark.parametrize(

@@ -42,6 +42,7 @@ MODULES: Dict[str, Dep] = {
     'launch': Dep('launch', None),
     'launch_ros': Dep('launch_ros', None),
     'launch_testing': Dep('launch_testing', None),
+    'lifecycle_msgs': Dep('lifecycle_msgs', None),
     'numpy': Dep('python3-numpy', 'numpy'),
     'onnx': Dep(None, 'onnx'),  # no rosdep key
     'onnxruntime': Dep('python3-onnxruntime-pip', 'onnxruntime'),
@@ -63,7 +64,7 @@ TEST_TOOLS = {'python3-pytest-timeout'}
 NO_WHEEL = {'launch', 'launch_ros', 'launch_testing'}
 # Python packages that the ROS wheels install besides those imported here (pip freeze lists them).
 ROS_WHEEL_CONTENTS = {
-    'action_msgs', 'geometry_msgs', 'lifecycle_msgs', 'rcutils', 'rmw_dds_common',
+    'action_msgs', 'geometry_msgs', 'rcutils', 'rmw_dds_common',
     'rosgraph_msgs', 'service_msgs', 'type_description_interfaces', 'unique_identifier_msgs',
 }
 

@@ -62,13 +62,17 @@ def isolated_ros_env(salt: int = 0) -> Dict[str, str]:
 
 
 def start_node_process(
-    log_path: Path, env: Dict[str, str], namespace: str, ros_args: Sequence[str] = ()
+    log_path: Path,
+    env: Dict[str, str],
+    namespace: str,
+    ros_args: Sequence[str] = (),
+    module: str = 'ros2_depth.depth_node',
 ) -> subprocess.Popen:
-    """Start depth_node as its own process in `namespace`, console output to `log_path`."""
+    """Start depth_node (or another node `module`) as its own process, output to `log_path`."""
     cmd = [
         sys.executable,
         '-m',
-        'ros2_depth.depth_node',
+        module,
         '--ros-args',
         '-r',
         f'__ns:={namespace}',
@@ -117,12 +121,14 @@ class DepthClient:
         image_topic: str = 'image',
         name: str = 'depth_client',
         labels: bool = False,
+        image_type: type = Image,
     ) -> None:
         """
         Create the context (in `env`'s ROS domain), publishers and output subscriptions.
 
         With `labels`, it also subscribes to the labels outputs (and so makes the node compute
-        them).
+        them). `image_type` CompressedImage (with `image_topic` image/compressed) feeds a node
+        started with image_transport:=compressed.
         """
         # before this process's first participant, which reads the Fast DDS profile
         for key in ISOLATION + FASTDDS_PROFILE_VARIABLES:
@@ -142,7 +148,7 @@ class DepthClient:
             else ReliabilityPolicy.BEST_EFFORT
         )
         qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=policy)
-        self.pub_image = self.node.create_publisher(Image, image_topic, qos)
+        self.pub_image = self.node.create_publisher(image_type, image_topic, qos)
         self.pub_info = self.node.create_publisher(CameraInfo, 'camera_info', qos)
         self.received: Dict[Stamp, Dict[str, object]] = {}
         self.arrival_time: Dict[Stamp, float] = {}
