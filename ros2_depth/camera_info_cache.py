@@ -20,6 +20,15 @@ from collections import OrderedDict
 from typing import Any, Optional, Tuple
 
 DEFAULT_CAPACITY = 32  # about a second of a 30 Hz camera
+# How long an image waits for the camera_info of its stamp when it has not arrived yet (the node
+# waits this long in wall time, process-bag in bag time).
+INFO_WAIT_S = 0.1
+# After this many images in a row without their own camera_info (while others exist), the
+# camera's stamps are taken not to match: stop waiting and pair with the latest camera_info.
+UNMATCHED_LIMIT = 3
+# An image whose own camera_info was lost takes the nearest one within this window when every
+# camera_info in it has the same calibration (CameraInfoCache.steady_near).
+STEADY_WINDOW_NS = 1_000_000_000
 # The camera_info fields that make up a calibration (the header and its stamp do not).
 CALIBRATION_FIELDS = ('height', 'width', 'distortion_model', 'd', 'k', 'r', 'p', 'binning_x',
                       'binning_y')
@@ -71,6 +80,62 @@ class CameraInfoCache:
     def latest(self) -> Optional[Tuple[int, Any]]:
         """Return (stamp_ns, message) of the camera_info received last, or None."""
         return self._latest
+
+
+class CameraInfoMatcher:
+    """
+    Which camera_info an image gets, once its own had the time to arrive: the node's rule.
+
+    depth_node and process-bag both decide with it (the node after waiting up to INFO_WAIT_S
+    for the image's own camera_info while ``waits``, process-bag in bag time). ``match`` says:
+
+    - 'matched': the camera_info of the image's stamp;
+    - 'steady': its own is missing while the stamps usually match (a lost message), and the
+      camera_infos around its stamp all hold the same calibration: the nearest of them;
+    - 'missing': as 'steady', but the calibration changed nearby (or too few camera_infos are
+      near to tell): None, the frame is dropped rather than given other intrinsics;
+    - 'latest': the camera's stamps do not match (never did, or not for UNMATCHED_LIMIT images
+      in a row): the camera_info received last;
+    - 'none': no camera_info has arrived at all yet: None.
+    """
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        """Keep the camera_infos of the last ``capacity`` stamps."""
+        self.cache = CameraInfoCache(capacity)
+        self._unmatched = 0  # images in a row that found other stamps' camera_info only
+        self._ever_matched = False  # whether this camera's stamps have ever matched
+
+    def add(self, stamp_ns: int, info: Any) -> None:
+        """Remember a camera_info under its stamp."""
+        self.cache.add(stamp_ns, info)
+
+    def has(self, stamp_ns: int) -> bool:
+        """Whether the camera_info of this stamp is in."""
+        return self.cache.get(stamp_ns) is not None
+
+    @property
+    def waits(self) -> bool:
+        """Whether an image should wait for its own camera_info (the stamps usually match)."""
+        return self._unmatched < UNMATCHED_LIMIT
+
+    def match(self, stamp_ns: int) -> Tuple[Optional[Any], str]:
+        """Return (camera_info or None, how it was found) for the image of this stamp."""
+        info = self.cache.get(stamp_ns)
+        if info is not None:
+            self._unmatched = 0
+            self._ever_matched = True
+            return info, 'matched'
+        latest = self.cache.latest
+        if latest is None:
+            return None, 'none'
+        if self._ever_matched and self.waits:
+            steady = self.cache.steady_near(stamp_ns, STEADY_WINDOW_NS)
+            if steady is not None:  # a lost camera_info, not a sign that stamps do not match
+                return steady[1], 'steady'
+        self._unmatched += 1
+        if self._ever_matched and self.waits:
+            return None, 'missing'
+        return latest[1], 'latest'
 
 
 def stamp_ns(header: Any) -> int:

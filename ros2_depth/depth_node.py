@@ -29,7 +29,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from ros2_depth.backends import BACKEND_CHOICES, BackendError, create_backend, EXECUTION_PROVIDERS
 from ros2_depth.backends.tensorrt_compat import PRECISIONS
-from ros2_depth.camera_info_cache import CameraInfoCache, stamp_ns
+from ros2_depth.camera_info_cache import CameraInfoMatcher, INFO_WAIT_S, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
 from ros2_depth.compressed_image import compressed_to_numpy, inspect_compressed
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
@@ -46,14 +46,6 @@ except ImportError:  # Humble
 
 QOS_CHOICES = ('reliable', 'best_effort')
 TRANSPORTS = ('raw', 'compressed')  # image_transport's names for the image input
-# How long the worker waits for the camera_info of an image's stamp when it has not arrived yet.
-INFO_WAIT_S = 0.1
-# After this many images in a row without their own camera_info (while others exist), the
-# camera's stamps are taken not to match: stop waiting and pair with the latest camera_info.
-UNMATCHED_LIMIT = 3
-# An image whose own camera_info was lost takes the nearest one within this window when every
-# camera_info in it has the same calibration (CameraInfoCache.steady_near).
-STEADY_WINDOW_NS = 1_000_000_000
 # How often main() looks whether a signal asked it to stop (its handler cannot wake the executor).
 STOP_POLL_S = 0.1
 # How long destroy_node waits for the worker to finish the frame in hand.
@@ -234,9 +226,7 @@ class DepthCore:
 
         self._lock = threading.Condition()
         self._pending: Optional[Union[Image, CompressedImage]] = None
-        self._infos = CameraInfoCache()
-        self._unmatched = 0  # images in a row that found other stamps' camera_info only
-        self._ever_matched = False  # whether this camera's stamps have ever matched
+        self._infos = CameraInfoMatcher()
         self._running = False
         self.stats = {
             'received': 0, 'processed': 0, 'dropped_stale': 0, 'dropped_no_info': 0, 'errors': 0,
@@ -371,40 +361,15 @@ class DepthCore:
 
     def _camera_info_for(self, image: Image) -> Tuple[Optional[CameraInfo], str]:
         """
-        Return (camera_info or None, how it was found); call with the lock held.
+        Return (camera_info or None, how it was found: CameraInfoMatcher); hold the lock.
 
-        'matched': the camera_info of the image's stamp, waited for up to INFO_WAIT_S.
-        'latest': the camera's stamps do not match (never did, or not for UNMATCHED_LIMIT images
-        in a row, after which the wait is skipped): the camera_info received last.
-        'steady': this image's did not arrive in time while the stamps usually match (a lost
-        message), and the camera_infos around its stamp all hold the same calibration: the
-        nearest of them.
-        'missing': as 'steady', but the calibration changed nearby (or too few camera_infos are
-        near to tell): the frame is dropped rather than given other intrinsics.
-        'none': no camera_info has arrived at all yet.
+        While the camera's stamps match, the image waits up to INFO_WAIT_S for its own.
         """
         stamp = stamp_ns(image.header)
-        if self._unmatched < UNMATCHED_LIMIT:
-            self._lock.wait_for(
-                lambda: self._infos.get(stamp) is not None or not self._running,
-                timeout=INFO_WAIT_S,
-            )
-        info = self._infos.get(stamp)
-        if info is not None:
-            self._unmatched = 0
-            self._ever_matched = True
-            return info, 'matched'
-        latest = self._infos.latest
-        if latest is None:
-            return None, 'none'
-        if self._ever_matched and self._unmatched < UNMATCHED_LIMIT:
-            steady = self._infos.steady_near(stamp, STEADY_WINDOW_NS)
-            if steady is not None:  # a lost camera_info, not a sign that stamps do not match
-                return steady[1], 'steady'
-        self._unmatched += 1
-        if self._ever_matched and self._unmatched < UNMATCHED_LIMIT:
-            return None, 'missing'
-        return latest[1], 'latest'
+        if self._infos.waits:
+            self._lock.wait_for(lambda: self._infos.has(stamp) or not self._running,
+                                timeout=INFO_WAIT_S)
+        return self._infos.match(stamp)
 
     def _report_error(self, problem: str, line: str) -> None:
         """
@@ -511,7 +476,7 @@ class DepthCore:
         elif self._qos_problems:
             status.level = DiagnosticStatus.WARN
             status.message = 'incompatible QoS on ' + ', '.join(sorted(self._qos_problems))
-        elif self._infos.latest is None and self.stats['received'] > 0:
+        elif self._infos.cache.latest is None and self.stats['received'] > 0:
             status.level, status.message = (
                 DiagnosticStatus.WARN,
                 'images arrive but no camera_info',

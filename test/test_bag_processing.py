@@ -1,4 +1,4 @@
-"""The parts of process-bag that need no bag: CompressedImage decoding and camera_info pairing."""
+"""The parts of process-bag that need no bag (camera_info pairing, output names) and Ctrl-C."""
 
 from __future__ import annotations
 
@@ -10,54 +10,12 @@ import sys
 import time
 from typing import List, Optional, Tuple
 
-import cv2
-import numpy as np
-import pytest
-from ros2_depth.demo.bag_processing import _Pairing, decode_compressed, default_prefix
-from ros2_depth.depth_node import INFO_WAIT_S, UNMATCHED_LIMIT
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from ros2_depth.camera_info_cache import INFO_WAIT_S, UNMATCHED_LIMIT
+from ros2_depth.demo.bag_processing import _Pairing, default_prefix
+from sensor_msgs.msg import CameraInfo, Image
 
 MS = 1_000_000
 REPO = Path(__file__).resolve().parents[1]
-
-
-def compressed(pixels: np.ndarray, image_format: str, extension: str) -> CompressedImage:
-    """Return a CompressedImage of OpenCV-encoded pixels with the given format string."""
-    ok, data = cv2.imencode(extension, pixels)
-    assert ok
-    msg = CompressedImage(format=image_format)
-    msg.data = data.tobytes()
-    return msg
-
-
-def test_png_decodes_exactly_in_the_order_the_format_names() -> None:
-    """image_transport's 'rgb8; png compressed bgr8': BGR data; 'rgb8' after compressed: RGB."""
-    rng = np.random.default_rng(0)
-    bgr = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
-    pixels, encoding = decode_compressed(compressed(bgr, 'rgb8; png compressed bgr8', '.png'))
-    assert encoding == 'bgr8'
-    np.testing.assert_array_equal(pixels, bgr)
-    _, encoding = decode_compressed(compressed(bgr, 'rgb8; png compressed rgb8', '.png'))
-    assert encoding == 'rgb8'
-    assert decode_compressed(compressed(bgr, 'jpeg', '.jpg'))[1] == 'bgr8'
-    grey, encoding = decode_compressed(compressed(bgr[..., 0], 'mono8; png compressed mono8',
-                                                  '.png'))
-    assert encoding == 'mono8' and grey.shape == (12, 16)
-    bgra = np.dstack([bgr, bgr[..., :1]])
-    assert decode_compressed(compressed(bgra, 'bgra8; png compressed bgra8', '.png'))[1] == \
-        'bgra8'
-
-
-@pytest.mark.parametrize('msg, problem', [
-    (CompressedImage(format='16UC1; compressedDepth png'), 'is depth'),
-    (CompressedImage(format='rgb8; jpeg compressed bgr8'), 'cannot decode'),
-    (compressed(np.zeros((4, 4), np.uint16), '16UC1; png compressed', '.png'), 'is depth'),
-    (compressed(np.zeros((4, 4), np.uint16), 'mono16; png compressed', '.png'), 'not an 8-bit'),
-])
-def test_what_is_no_colour_image_is_a_value_error(msg: CompressedImage, problem: str) -> None:
-    """Depth formats, empty or corrupt data and 16-bit images are refused with the reason."""
-    with pytest.raises(ValueError, match=problem):
-        decode_compressed(msg)
 
 
 def test_outputs_go_beside_the_camera() -> None:
@@ -111,6 +69,15 @@ def test_an_image_waits_for_its_camera_info_in_bag_time() -> None:
               ('info', 200 + wait_ms, 200 + wait_ms)]
     assert run(events) == [(0, 0, 'matched'), (100, None, 'missing'),
                            (200 + wait_ms, 200 + wait_ms, 'matched')]
+
+
+def test_a_lost_camera_info_takes_the_nearest_while_the_calibration_is_steady() -> None:
+    """As the node: the camera_info of 200 never comes, those around it are alike."""
+    events = [('info', 0, 0), ('image', 0, 0), ('info', 100, 100), ('image', 100, 100),
+              ('image', 200, 200), ('info', 300, 300), ('image', 300, 300)]
+    out = run(events)
+    assert out[2][0] == 200 and out[2][1] in (100, 300) and out[2][2] == 'steady', out
+    assert [found for _, _, found in out] == ['matched', 'matched', 'steady', 'matched']
 
 
 def test_a_camera_whose_stamps_never_match_gets_the_latest_camera_info() -> None:

@@ -31,13 +31,11 @@ import tempfile
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-import cv2
-import numpy as np
 from ros2_depth.backends import BackendError, create_backend
-from ros2_depth.camera_info_cache import CameraInfoCache, stamp_ns
+from ros2_depth.camera_info_cache import CameraInfoMatcher, INFO_WAIT_S, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
+from ros2_depth.compressed_image import compressed_to_numpy, CompressedImageError
 from ros2_depth.demo.image_files import progress_logging
-from ros2_depth.depth_node import INFO_WAIT_S, UNMATCHED_LIMIT
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
 from ros2_depth.model_spec import load_spec, ModelSpecError
 from ros2_depth.pipeline import DepthPipeline, label_palette, PipelineError, RESIZE_MODES
@@ -71,17 +69,18 @@ BAG_VERSION = 9
 # Bad-message lines shown per kind of problem before they are only counted.
 LINES_PER_PROBLEM = 5
 LATEST = 'paired with the latest camera_info'  # not skipped, but said as often as a problem
+NEAREST = 'paired with the nearest camera_info'  # its own lost, the calibration steady around it
 
 assert set(OUTPUT_TOPICS) == set(OUTPUTS)
 
 
 # What a frame's exception says about it, for the summary (first match).
 PROBLEM_KINDS = (
+    (CompressedImageError, 'undecodable compressed image'),
     (ImageEncodingError, 'malformed image'),
     (CameraInfoError, 'unusable camera_info'),
     (PipelineError, 'image the pipeline cannot take'),
     (BackendError, 'inference failed'),
-    (ValueError, 'undecodable compressed image'),
 )
 
 
@@ -120,6 +119,7 @@ class ProcessBagSummary:
     processed: int = 0
     skipped: Dict[str, int] = dataclasses.field(default_factory=dict)
     paired_with_latest: int = 0
+    paired_with_nearest: int = 0
     copied: int = 0
     written: Dict[str, int] = dataclasses.field(default_factory=dict)
     model: str = ''
@@ -138,6 +138,9 @@ class ProcessBagSummary:
         if self.paired_with_latest:
             lines.append(f'  {self.paired_with_latest} images had no camera_info of their stamp '
                          'and used the latest one')
+        if self.paired_with_nearest:
+            lines.append(f'  {self.paired_with_nearest} images had lost their camera_info and '
+                         'used the nearest one (the same calibration all around)')
         lines += [f'  {topic}: {n}' for topic, n in self.written.items()]
         return '\n'.join(lines)
 
@@ -164,33 +167,6 @@ def default_prefix(image_topic: str) -> str:
     return f'{_namespace(image_topic)}/{DEFAULT_NAMESPACE}'
 
 
-def decode_compressed(msg: Any) -> Tuple[np.ndarray, str]:
-    """
-    Return the pixels and their encoding of a colour sensor_msgs/CompressedImage (JPEG or PNG).
-
-    image_transport's `compressed` format string reads '<encoding>; <jpeg|png> compressed
-    <order>': OpenCV decodes to BGR(A) unless the order is rgb8. Depth (compressedDepth, or a
-    16UC1/32FC1 format) and data that is no 8-bit image are a ValueError.
-    """
-    image_format = str(msg.format)
-    source = image_format.split(';', 1)[0].strip() if ';' in image_format else ''
-    if 'compresseddepth' in image_format.lower() or source in DEPTH_ENCODINGS:
-        raise ValueError(f'CompressedImage format "{image_format}" is depth, not a colour image')
-    data = np.frombuffer(bytes(msg.data), np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise ValueError(f'cannot decode the "{image_format}" CompressedImage ({data.size} '
-                         'bytes): corrupt, truncated, or not JPEG/PNG')
-    if image.dtype != np.uint8 or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ValueError(f'the "{image_format}" CompressedImage decodes to {image.dtype} '
-                         f'{image.shape}, not an 8-bit grey, colour or colour+alpha image')
-    if image.ndim == 2:
-        return image, 'mono8'
-    after = image_format.split('compressed', 1)[1].strip() if 'compressed' in image_format else ''
-    order = 'rgb' if after.startswith('rgb') else 'bgr'
-    return image, order + ('a8' if image.shape[2] == 4 else '8')
-
-
 class _Problems:
     """Logs each bad message as one line (at most LINES_PER_PROBLEM per kind) and counts them."""
 
@@ -210,40 +186,27 @@ class _Pairing:
     """Pairs images with the camera_info of their stamp in bag time, as depth_node does."""
 
     def __init__(self) -> None:
-        self.infos = CameraInfoCache()
+        self.infos = CameraInfoMatcher()
         self.pending: 'collections.deque[Tuple[int, Any]]' = collections.deque()
-        self._unmatched = 0
-        self._ever_matched = False
 
     def ready(self, now_ns: Optional[int]) -> Iterator[Tuple[int, Any, Optional[Any], str]]:
         """
         Yield (receive time, image, camera_info or None, how it was found) of decided images.
 
         An image is decided when its camera_info is in, or `now_ns` (bag time; None at the end
-        of the bag) lies more than INFO_WAIT_S after it; 'latest', 'missing' and 'none' as in
-        DepthNode._camera_info_for. Call it with each message's time before adding the message
-        (to decide the images it comes too late for) and after (for the image it completes).
+        of the bag) lies more than INFO_WAIT_S after it, or the camera's stamps are taken not to
+        match (then it does not wait); how it was found: CameraInfoMatcher.match. Call it with
+        each message's time before adding the message (to decide the images it comes too late
+        for) and after (for the image it completes).
         """
         while self.pending:
             bag_ns, image = self.pending[0]
-            info = self.infos.get(stamp_ns(image.header))
-            if info is None and now_ns is not None and now_ns - bag_ns <= INFO_WAIT_S * 1e9:
+            stamp = stamp_ns(image.header)
+            if (not self.infos.has(stamp) and self.infos.waits and now_ns is not None
+                    and now_ns - bag_ns <= INFO_WAIT_S * 1e9):
                 return
             self.pending.popleft()
-            if info is not None:
-                self._unmatched, self._ever_matched = 0, True
-                yield bag_ns, image, info, 'matched'
-            else:
-                yield (bag_ns, image) + self._fallback()
-
-    def _fallback(self) -> Tuple[Optional[Any], str]:
-        latest = self.infos.latest
-        if latest is None:
-            return None, 'none'
-        self._unmatched += 1
-        if self._ever_matched and self._unmatched < UNMATCHED_LIMIT:
-            return None, 'missing'
-        return latest[1], 'latest'
+            yield (bag_ns, image) + self.infos.match(stamp)
 
 
 def _typestore() -> Any:
@@ -499,19 +462,21 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
                     f'its camera_info did not come within {INFO_WAIT_S:g} s of bag time')
             problems.add(kind, f'skipped the {where}: {kind}')
             return
-        if found == 'latest':
+        if found == 'steady':
+            problems.add(NEAREST, f'{where}: its camera_info is missing; paired with the nearest '
+                         'one, the calibration being the same in all within 1 s')
+        elif found == 'latest':
             problems.add(LATEST, f'{where}: no camera_info with its stamp; paired with the latest '
                          'one (publish camera_info with the same header as its image)')
         try:
             if image_class is Image:
                 pixels, encoding = image_to_numpy(image), str(image.encoding)
             else:
-                pixels, encoding = decode_compressed(image)
+                pixels, encoding = compressed_to_numpy(image.format, image.data)
             camera = camera_from_info(info)
             messages, _ = output_messages(pipeline, image.header, pixels, encoding, camera,
                                           wanted, palette)
-        except (ImageEncodingError, CameraInfoError, PipelineError, BackendError,
-                ValueError) as exc:
+        except (ImageEncodingError, CameraInfoError, PipelineError, BackendError) as exc:
             kind = next(k for cls, k in PROBLEM_KINDS if isinstance(exc, cls))
             problems.add(kind, f'skipped the {where}: {_one_line(exc)}')
             return
@@ -564,5 +529,6 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
                     pairing.pending.append((bag_ns, image))
             decide(bag_ns)  # images whose camera_info this message was
         decide(None)
-    summary.skipped = {k: n for k, n in problems.counts.items() if k != LATEST}
+    summary.skipped = {k: n for k, n in problems.counts.items() if k not in (LATEST, NEAREST)}
     summary.paired_with_latest = problems.counts.get(LATEST, 0)
+    summary.paired_with_nearest = problems.counts.get(NEAREST, 0)
