@@ -289,30 +289,56 @@ def distort_normalized(x: np.ndarray, y: np.ndarray, model: str,
             y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * xy)
 
 
+def fold_radius(model: str, coefficients: Sequence[float]) -> float:
+    """
+    Return the undistorted radius (tan of the angle off axis) where the model's radial part folds.
+
+    Beyond it the distorted radius shrinks again, so the model no longer describes a lens: rays
+    there are not inverted (the largest radius examined, 100, when it never folds; pi/2 for
+    'equidistant', whose radius is the angle itself, where it cannot go beyond).
+    """
+    coefficients = tuple(coefficients)
+    if model == 'equidistant':
+        theta = np.linspace(0.0, np.pi / 2, 20001)[1:]
+        k1, k2, k3, k4 = coefficients
+        t2 = theta * theta
+        slope = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)))
+        folded = np.flatnonzero(slope <= 0)
+        return float(theta[folded[0]]) if folded.size else float(np.pi / 2)
+    radius = np.linspace(0.0, 100.0, 200001)
+    radial = coefficients[:2] + (0.0, 0.0) + coefficients[4:]  # no tangential part
+    distorted, _ = distort_normalized(radius, np.zeros_like(radius), model, radial)
+    folded = np.flatnonzero(np.diff(distorted) <= 0)
+    return float(radius[folded[0]]) if folded.size else float(radius[-1])
+
+
 def undistort_normalized(xd: np.ndarray, yd: np.ndarray, model: str,
                          coefficients: Sequence[float]) -> Tuple[np.ndarray, np.ndarray]:
     """
-    Invert `distort_normalized` by Newton's method; NaN where it does not converge.
+    Invert `distort_normalized` by Newton's method; NaN where no ray reaches a point.
 
-    A point does not converge where the model folds over (beyond the image circle of a strong
-    barrel distortion): no ray reaches that pixel through the model, so it gets none.
+    The iterates are kept inside the model's fold (`fold_radius`), so they cannot converge to
+    the mirror solution beyond it; a distorted point outside the image circle of a strong barrel
+    distortion (no ray reaches it through the model) does not converge and gets NaN.
     """
     xd = np.asarray(xd, np.float64)
     yd = np.asarray(yd, np.float64)
+    limit = fold_radius(model, coefficients)
     if model == 'equidistant':
         k1, k2, k3, k4 = coefficients
         rd = np.hypot(xd, yd)
-        theta = np.minimum(rd, 1.5)
+        theta = np.minimum(rd, limit)
+        step = np.zeros_like(theta)
         for _ in range(_UNDISTORT_ITERATIONS):
             t2 = theta * theta
             value = theta * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4)))) - rd
             slope = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)))
             step = value / slope
-            theta = theta - step
+            theta = np.clip(theta - step, 0.0, limit)
             if np.nanmax(np.abs(step), initial=0.0) < _UNDISTORT_TOLERANCE:
                 break
         with np.errstate(invalid='ignore', divide='ignore'):
-            bad = ~((theta >= 0) & (theta < np.pi / 2)) | (np.abs(step) > 1e-9)
+            bad = ~((theta < min(limit, np.pi / 2) * (1 - 1e-9)) & (np.abs(step) < 1e-9))
             scale = np.where(rd > 0, np.tan(theta) / rd, 1.0)
         scale[bad] = np.nan
         return xd * scale, yd * scale
@@ -332,12 +358,15 @@ def undistort_normalized(xd: np.ndarray, yd: np.ndarray, model: str,
         with np.errstate(invalid='ignore', divide='ignore'):
             step_x = (j22 * ex - j12 * ey) / det
             step_y = (j11 * ey - j21 * ex) / det
-        x, y = x - step_x, y - step_y
+            x, y = x - step_x, y - step_y
+            shrink = np.minimum(1.0, limit / np.hypot(x, y))  # back inside the fold
+        x *= shrink
+        y *= shrink
         if np.nanmax(np.abs(step_x) + np.abs(step_y), initial=0.0) < _UNDISTORT_TOLERANCE:
             break
     fx, fy = distort_normalized(x, y, model, coefficients)
     with np.errstate(invalid='ignore'):
-        bad = ~(np.abs(fx - xd) + np.abs(fy - yd) < 1e-9)
+        bad = ~((np.abs(fx - xd) + np.abs(fy - yd) < 1e-9) & (np.hypot(x, y) < limit * (1 - 1e-9)))
     x[bad] = np.nan
     y[bad] = np.nan
     return x, y
