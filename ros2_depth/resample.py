@@ -115,10 +115,14 @@ def upsample_nearest(values: np.ndarray, samples: GridSamples, fill: float) -> n
 
 def _bilinear(values: np.ndarray, samples: GridSamples) -> np.ndarray:
     """Separable bilinear interpolation: rows first (on the narrow grid), then columns."""
+    # a + w (b - a): exactly a where a == b, so equal neighbours give their own value.
     wy = samples.y.weight.reshape((-1,) + (1,) * (values.ndim - 1))
-    rows = values[samples.y.low] * (1 - wy) + values[samples.y.high] * wy
+    top = values[samples.y.low]
+    rows = top + wy * (values[samples.y.high] - top)
     wx = samples.x.weight.reshape((1, -1) + (1,) * (values.ndim - 2))
-    return rows[:, samples.x.low] * (1 - wx) + rows[:, samples.x.high] * wx
+    left = rows[:, samples.x.low]
+    left += wx * (rows[:, samples.x.high] - left)
+    return left
 
 
 def smooth_cells(depth: np.ndarray, samples: GridSamples,
