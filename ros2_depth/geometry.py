@@ -36,8 +36,8 @@ def backproject(
 
     x = (u - cx) / fx * z, y = (v - cy) / fy * z; NaN depth gives NaN points. `rays` (x/z, y/z,
     each broadcastable to (H, W)) replaces the pinhole rays, e.g. the undistorted rays of an
-    unrectified image (camera_model.undistorted_rays). `out` may be a strided view, such as the
-    x, y, z fields of a cloud buffer (`cloud_buffer`).
+    unrectified image (camera_model.undistorted_rays); where a ray is NaN the whole point is.
+    `out` may be a strided view, such as the x, y, z fields of a cloud buffer (`cloud_buffer`).
     """
     if depth.shape != (camera.height, camera.width):
         raise ValueError(
@@ -49,7 +49,10 @@ def backproject(
     ru, rv = ray_directions(camera) if rays is None else rays
     np.multiply(depth, ru, out=out[..., 0])
     np.multiply(depth, rv, out=out[..., 1])
-    out[..., 2] = depth
+    if rays is None:
+        out[..., 2] = depth
+    else:  # a pixel no ray reaches (beyond a distortion model's fold) gets no point at all
+        np.copyto(out[..., 2], np.where(np.isfinite(ru) & np.isfinite(rv), depth, np.nan))
     return out
 
 

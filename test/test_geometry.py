@@ -168,3 +168,6 @@ def test_backproject_along_given_rays(tum_depth: np.ndarray) -> None:
     np.testing.assert_array_equal(points[..., 0], tum_depth * rays[0])
     np.testing.assert_array_equal(points[..., 1], tum_depth * rays[1])
     np.testing.assert_array_equal(points[..., 2], tum_depth)
+    rays[0][10, 20] = np.nan  # no ray reaches this pixel: no point, not half a point
+    points = backproject(tum_depth, TUM_CAMERA, rays=rays)
+    assert np.isnan(points[10, 20]).all() and np.isfinite(tum_depth[10, 20])
