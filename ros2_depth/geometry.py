@@ -47,12 +47,11 @@ def backproject(
     if out is None:
         out = np.empty(depth.shape + (3,), dtype=np.float32)
     ru, rv = ray_directions(camera) if rays is None else rays
+    if rays is not None:  # a pixel no ray reaches (beyond a distortion model's fold): no point
+        depth = np.where(np.isfinite(ru) & np.isfinite(rv), depth, np.nan)
     np.multiply(depth, ru, out=out[..., 0])
     np.multiply(depth, rv, out=out[..., 1])
-    if rays is None:
-        out[..., 2] = depth
-    else:  # a pixel no ray reaches (beyond a distortion model's fold) gets no point at all
-        np.copyto(out[..., 2], np.where(np.isfinite(ru) & np.isfinite(rv), depth, np.nan))
+    out[..., 2] = depth
     return out
 
 
