@@ -489,8 +489,8 @@ def test_undistort_inverts_distort_and_marks_fold_over() -> None:
     # k1 = -0.3 alone folds over at r = 1/sqrt(0.9): distorted radius at most 0.703.
     far = undistort_normalized(np.array([0.9]), np.array([0.0]), 'plumb_bob', (-0.3, 0, 0, 0, 0))
     assert np.isnan(far[0]).all()
-    assert fold_radius('plumb_bob', (-0.3, 0, 0, 0, 0)) == pytest.approx(1 / np.sqrt(0.9),
-                                                                          abs=1e-3)
+    fold = fold_radius('plumb_bob', (-0.3, 0, 0, 0, 0))
+    assert fold == pytest.approx(1 / np.sqrt(0.9), abs=1e-3)
     assert fold_radius('plumb_bob', (0.1, 0.01, 0, 0, 0)) == 100.0  # pincushion never folds
 
 

@@ -141,7 +141,7 @@ def test_pack_rgb_is_0x00rrggbb() -> None:
 
 
 def test_fill_cloud_writes_every_field_in_place(tum_depth: np.ndarray) -> None:
-    """x y z as backproject, the packed colour bits, then the normals, in one float32 buffer."""
+    """Write x y z as backproject, the packed colour bits, then the normals, in one buffer."""
     rng = np.random.default_rng(4)
     rgb = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
     normals = rng.normal(size=(480, 640, 3)).astype(np.float32)

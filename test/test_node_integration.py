@@ -547,7 +547,8 @@ def test_input_resolution_over_dds(tiny_model: Path, tmp_path: Path, camera_data
             np.testing.assert_array_equal(
                 np.stack([fields[f'normal_{a}'] for a in 'xyz'], -1), normals)
             # Reprojection through what was published: K and D (P when there is no distortion).
-            k = np.array(got.k).reshape(3, 3) if distorted else np.array(got.p).reshape(3, 4)[:, :3]
+            p = np.array(got.p).reshape(3, 4)[:, :3]
+            k = np.array(got.k).reshape(3, 3) if distorted else p
             d = np.array(got.d) if distorted else np.zeros(5)
             projected, _ = cv2.projectPoints(points[valid], np.zeros(3), np.zeros(3), k, d)
             v, u = np.nonzero(valid)

@@ -632,8 +632,8 @@ def test_input_resolution_registers_the_network_output_to_every_camera_pixel(
     jc, ic = np.clip(j, 0, w - 1), np.clip(i, 0, h - 1)
     j0, i0 = np.floor(jc).astype(int), np.floor(ic).astype(int)
     j1, i1 = np.minimum(j0 + 1, w - 1), np.minimum(i0 + 1, h - 1)
-    corners = np.stack([grid.depth[i0[:, None], j0[None, :]], grid.depth[i0[:, None], j1[None, :]],
-                        grid.depth[i1[:, None], j0[None, :]], grid.depth[i1[:, None], j1[None, :]]])
+    corners = np.stack([grid.depth[rows[:, None], cols[None, :]]
+                        for rows in (i0, i1) for cols in (j0, j1)])
     finite = np.isfinite(full.depth)
     assert finite[seen].mean() > 0.99
     assert (full.depth[finite] >= np.nanmin(corners, axis=0)[finite] * (1 - 1e-6)).all()

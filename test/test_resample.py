@@ -86,7 +86,7 @@ def test_depth_edges_stay_sharp() -> None:
 
 
 def test_smooth_depth_is_interpolated_exactly() -> None:
-    """A gentle ramp (under the blend ratio per grid pixel) is reproduced linearly between pixels."""
+    """A gentle ramp (under the blend ratio per grid pixel) is interpolated linearly."""
     rows, cols = np.mgrid[0:GRID[1], 0:GRID[0]]
     depth = (2.0 + 0.01 * cols + 0.02 * rows).astype(np.float32)
     samples = grid_samples(MAP, GRID, CAMERA)

@@ -258,7 +258,8 @@ def test_cloud_with_rgb_and_normals_follows_the_pointcloud2_spec(rgb: bool,
     msg = cloud_message(header(), fill_cloud(depth, cam, rgb=colors,
                                              normals=unit if normals else None), names)
     assert_same_header(msg.header)
-    expected_names = ['x', 'y', 'z'] + ['rgb'] * rgb + ['normal_x', 'normal_y', 'normal_z'] * normals
+    expected_names = ['x', 'y', 'z'] + ['rgb'] * rgb
+    expected_names += ['normal_x', 'normal_y', 'normal_z'] * normals
     assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
         (name, 4 * i, 7, 1) for i, name in enumerate(expected_names)]
     assert msg.point_step == 4 * len(expected_names)
