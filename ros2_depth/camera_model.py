@@ -289,6 +289,11 @@ def distort_normalized(x: np.ndarray, y: np.ndarray, model: str,
             y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * xy)
 
 
+def _largest(values: np.ndarray) -> float:
+    """Return the largest finite magnitude in `values` (0 when there is none)."""
+    return float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))
+
+
 def fold_radius(model: str, coefficients: Sequence[float]) -> float:
     """
     Return the undistorted radius (tan of the angle off axis) where the model's radial part folds.
@@ -335,7 +340,7 @@ def undistort_normalized(xd: np.ndarray, yd: np.ndarray, model: str,
             slope = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)))
             step = value / slope
             theta = np.clip(theta - step, 0.0, limit)
-            if np.nanmax(np.abs(step), initial=0.0) < _UNDISTORT_TOLERANCE:
+            if _largest(step) < _UNDISTORT_TOLERANCE:
                 break
         with np.errstate(invalid='ignore', divide='ignore'):
             bad = ~((theta < min(limit, np.pi / 2) * (1 - 1e-9)) & (np.abs(step) < 1e-9))
@@ -362,7 +367,7 @@ def undistort_normalized(xd: np.ndarray, yd: np.ndarray, model: str,
             shrink = np.minimum(1.0, limit / np.hypot(x, y))  # back inside the fold
         x *= shrink
         y *= shrink
-        if np.nanmax(np.abs(step_x) + np.abs(step_y), initial=0.0) < _UNDISTORT_TOLERANCE:
+        if _largest(np.abs(step_x) + np.abs(step_y)) < _UNDISTORT_TOLERANCE:
             break
     fx, fy = distort_normalized(x, y, model, coefficients)
     with np.errstate(invalid='ignore'):

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_parameter_is_documented_and_configured_with_its_default() -> None:
-    """README's parameter table and config/depth_node.yaml give each declared default."""
+    """Check that README's parameter table and config/depth_node.yaml give each default."""
     import yaml
     from ros2_depth.depth_node import PARAMETERS
 
