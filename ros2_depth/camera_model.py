@@ -10,7 +10,8 @@ map, which is how the node keeps the camera_info of each output image exact.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence, Tuple
+import functools
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -200,3 +201,196 @@ def fill_camera_info(info: Any, camera: PinholeCamera) -> Any:
     info.roi.x_offset = info.roi.y_offset = info.roi.height = info.roi.width = 0
     info.roi.do_rectify = False
     return info
+
+
+# Distortion models of sensor_msgs/distortion_models.hpp that `undistort_normalized` inverts,
+# with how many coefficients each uses.
+DISTORTION_MODELS = {'plumb_bob': 5, 'rational_polynomial': 8, 'equidistant': 4}
+_UNDISTORT_ITERATIONS = 50
+_UNDISTORT_TOLERANCE = 1e-12  # normalised image units (about 1e-9 pixels)
+
+
+@dataclasses.dataclass(frozen=True)
+class Distortion:
+    """
+    Lens distortion of an unrectified image, as a CameraInfo describes it.
+
+    `k` is the sensor's 3x3 camera matrix K (row-major), `coefficients` the D of
+    `model`, and `sensor_map` maps the published image's pixels (after binning and ROI) onto
+    sensor pixels.
+    """
+
+    model: str
+    coefficients: Tuple[float, ...]
+    k: Tuple[float, ...]
+    sensor_map: ImageMap
+    width: int
+    height: int
+
+
+def distortion_from_info(info: Any) -> Optional[Distortion]:
+    """
+    Return the distortion a CameraInfo describes, or None when it has none (all D zero).
+
+    Raise CameraInfoError for a distortion model this package cannot invert or a K that cannot
+    project.
+    """
+    coefficients = tuple(float(c) for c in info.d)
+    if not any(coefficients):
+        return None
+    model = str(info.distortion_model)
+    if model not in DISTORTION_MODELS:
+        raise CameraInfoError(
+            f'camera_info distortion model "{model}" with non-zero D is not supported; use one '
+            f'of {sorted(DISTORTION_MODELS)}, or rectify the image (image_proc) and set '
+            'input_rectified:=true'
+        )
+    if not np.isfinite(coefficients).all():
+        raise CameraInfoError(f'camera_info D has non-finite coefficients {list(coefficients)}')
+    k = _matrix(info.k, 3, 3, 'K')
+    if not (np.isfinite(k).all() and k[0, 0] > 0 and k[1, 1] > 0):
+        raise CameraInfoError(
+            f'camera_info K has focal lengths fx={k[0, 0]} fy={k[1, 1]}; an unrectified '
+            'image needs its calibrated K'
+        )
+    count = DISTORTION_MODELS[model]
+    padded = (coefficients + (0.0,) * count)[:count]
+    width, height = int(info.width), int(info.height)
+    bin_x, bin_y = max(int(info.binning_x), 1), max(int(info.binning_y), 1)
+    roi = info.roi
+    x_off, y_off, roi_w, roi_h = int(roi.x_offset), int(roi.y_offset), int(roi.width), int(
+        roi.height)
+    if roi_w == 0 or roi_h == 0:
+        x_off, y_off, roi_w, roi_h = 0, 0, width, height
+    mapping = ImageMap(
+        AxisMap(bin_x, 0.5 * bin_x - 0.5 + x_off), AxisMap(bin_y, 0.5 * bin_y - 0.5 + y_off)
+    )
+    return Distortion(model, padded, tuple(float(v) for v in k.ravel()), mapping,
+                      roi_w // bin_x, roi_h // bin_y)
+
+
+def distort_normalized(x: np.ndarray, y: np.ndarray, model: str,
+                       coefficients: Sequence[float]) -> Tuple[np.ndarray, np.ndarray]:
+    """Apply a distortion model to undistorted normalised coordinates (x/z, y/z)."""
+    if model == 'equidistant':
+        k1, k2, k3, k4 = coefficients
+        r = np.hypot(x, y)
+        theta = np.arctan(r)
+        t2 = theta * theta
+        theta_d = theta * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4))))
+        with np.errstate(invalid='ignore', divide='ignore'):
+            scale = np.where(r > 0, theta_d / r, 1.0)
+        return x * scale, y * scale
+    k1, k2, p1, p2, k3, k4, k5, k6 = (tuple(coefficients) + (0.0,) * 3)[:8]
+    r2 = x * x + y * y
+    radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
+    xy = x * y
+    return (x * radial + 2 * p1 * xy + p2 * (r2 + 2 * x * x),
+            y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * xy)
+
+
+def _largest(values: np.ndarray) -> float:
+    """Return the largest finite magnitude in `values` (0 when there is none)."""
+    return float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))
+
+
+def fold_radius(model: str, coefficients: Sequence[float]) -> float:
+    """
+    Return the undistorted radius (tan of the angle off axis) where the model's radial part folds.
+
+    Beyond it the distorted radius shrinks again, so the model no longer describes a lens: rays
+    there are not inverted (the largest radius examined, 100, when it never folds; pi/2 for
+    'equidistant', whose radius is the angle itself, where it cannot go beyond).
+    """
+    coefficients = tuple(coefficients)
+    if model == 'equidistant':
+        theta = np.linspace(0.0, np.pi / 2, 20001)[1:]
+        k1, k2, k3, k4 = coefficients
+        t2 = theta * theta
+        slope = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)))
+        folded = np.flatnonzero(slope <= 0)
+        return float(theta[folded[0]]) if folded.size else float(np.pi / 2)
+    radius = np.linspace(0.0, 100.0, 200001)
+    radial = coefficients[:2] + (0.0, 0.0) + coefficients[4:]  # no tangential part
+    distorted, _ = distort_normalized(radius, np.zeros_like(radius), model, radial)
+    folded = np.flatnonzero(np.diff(distorted) <= 0)
+    return float(radius[folded[0]]) if folded.size else float(radius[-1])
+
+
+def undistort_normalized(xd: np.ndarray, yd: np.ndarray, model: str,
+                         coefficients: Sequence[float]) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Invert `distort_normalized` by Newton's method; NaN where no ray reaches a point.
+
+    The iterates are kept inside the model's fold (`fold_radius`), so they cannot converge to
+    the mirror solution beyond it; a distorted point outside the image circle of a strong barrel
+    distortion (no ray reaches it through the model) does not converge and gets NaN.
+    """
+    xd = np.asarray(xd, np.float64)
+    yd = np.asarray(yd, np.float64)
+    limit = fold_radius(model, coefficients)
+    if model == 'equidistant':
+        k1, k2, k3, k4 = coefficients
+        rd = np.hypot(xd, yd)
+        theta = np.minimum(rd, limit)
+        step = np.zeros_like(theta)
+        for _ in range(_UNDISTORT_ITERATIONS):
+            t2 = theta * theta
+            value = theta * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4)))) - rd
+            slope = 1 + t2 * (3 * k1 + t2 * (5 * k2 + t2 * (7 * k3 + t2 * 9 * k4)))
+            step = value / slope
+            theta = np.clip(theta - step, 0.0, limit)
+            if _largest(step) < _UNDISTORT_TOLERANCE:
+                break
+        with np.errstate(invalid='ignore', divide='ignore'):
+            bad = ~((theta < min(limit, np.pi / 2) * (1 - 1e-9)) & (np.abs(step) < 1e-9))
+            scale = np.where(rd > 0, np.tan(theta) / rd, 1.0)
+        scale[bad] = np.nan
+        return xd * scale, yd * scale
+    x, y = xd.copy(), yd.copy()
+    h = 1e-7
+    for _ in range(_UNDISTORT_ITERATIONS):
+        fx, fy = distort_normalized(x, y, model, coefficients)
+        ex, ey = fx - xd, fy - yd
+        # The Jacobian by central differences: exact enough for Newton, and model-agnostic.
+        ax, ay = distort_normalized(x + h, y, model, coefficients)
+        bx, by = distort_normalized(x - h, y, model, coefficients)
+        cx, cy = distort_normalized(x, y + h, model, coefficients)
+        dx, dy = distort_normalized(x, y - h, model, coefficients)
+        j11, j21 = (ax - bx) / (2 * h), (ay - by) / (2 * h)
+        j12, j22 = (cx - dx) / (2 * h), (cy - dy) / (2 * h)
+        det = j11 * j22 - j12 * j21
+        with np.errstate(invalid='ignore', divide='ignore'):
+            step_x = (j22 * ex - j12 * ey) / det
+            step_y = (j11 * ey - j21 * ex) / det
+            x, y = x - step_x, y - step_y
+            shrink = np.minimum(1.0, limit / np.hypot(x, y))  # back inside the fold
+        x *= shrink
+        y *= shrink
+        if _largest(np.abs(step_x) + np.abs(step_y)) < _UNDISTORT_TOLERANCE:
+            break
+    fx, fy = distort_normalized(x, y, model, coefficients)
+    with np.errstate(invalid='ignore'):
+        bad = ~((np.abs(fx - xd) + np.abs(fy - yd) < 1e-9) & (np.hypot(x, y) < limit * (1 - 1e-9)))
+    x[bad] = np.nan
+    y[bad] = np.nan
+    return x, y
+
+
+@functools.lru_cache(maxsize=4)
+def undistorted_rays(distortion: Distortion) -> Tuple[np.ndarray, np.ndarray]:
+    """
+    Return x/z and y/z, (H, W) float32 each, of the ray through every pixel of a distorted image.
+
+    Pixels go to sensor pixels (binning, ROI), through K^-1 to distorted normalised
+    coordinates, then through the inverse distortion. The rays are in the camera's own
+    (unrectified) optical frame, so R is not applied; NaN where no ray reaches a pixel. Cached
+    per calibration, since it costs tens of milliseconds.
+    """
+    fx, skew, cx, _, fy, cy = distortion.k[:6]
+    u = distortion.sensor_map.x(np.arange(distortion.width, dtype=np.float64))
+    v = distortion.sensor_map.y(np.arange(distortion.height, dtype=np.float64))
+    yd = np.broadcast_to(((v - cy) / fy)[:, None], (distortion.height, distortion.width))
+    xd = (u[None, :] - cx - skew * yd) / fx
+    x, y = undistort_normalized(xd, yd, distortion.model, distortion.coefficients)
+    return x.astype(np.float32), y.astype(np.float32)

@@ -34,9 +34,10 @@ from ros2_depth.camera_model import camera_from_info, CameraInfoError
 from ros2_depth.compressed_image import compressed_to_numpy, inspect_compressed
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
 from ros2_depth.model_spec import load_spec, ModelSpecError
-from ros2_depth.pipeline import DepthPipeline, label_palette, PipelineError, RESIZE_MODES
+from ros2_depth.pipeline import (
+    DepthPipeline, label_palette, OUTPUT_RESOLUTIONS, PipelineError, RESIZE_MODES)
 from ros2_depth.resources import default_model_path
-from ros2_depth.ros_messages import output_messages
+from ros2_depth.ros_messages import CloudOptions, output_messages
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 try:  # Iron and newer
@@ -99,6 +100,32 @@ PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
         "model's canonical focal length and cuts the input from its centre (padding a narrow "
         'camera; a model without a metric scale is cropped), "crop" cuts the longer side to '
         'the network aspect ratio, "stretch" resizes the whole image.',
+        {'read_only': True},
+    ),
+    'output_resolution': (
+        'network',
+        'Grid of depth/image, normals/image, labels/* and points: "network" (the network output '
+        'grid, with a camera_info of its own) or "input" (upsampled onto the input image\'s '
+        'pixels, depth edge-aware; depth/camera_info is then the input camera_info).',
+        {'read_only': True},
+    ),
+    'input_rectified': (
+        True,
+        'Whether the image is rectified (image_rect: P describes it, D is ignored). false: a raw '
+        'image with the lens distortion in its camera_info; with output_resolution "input" the '
+        'cloud is then back-projected along the undistorted rays (K and D).',
+        {'read_only': True},
+    ),
+    'cloud_rgb': (
+        True,
+        'Give points a packed float32 "rgb" field (0x00RRGGBB, as PCL and RViz read it): the '
+        'image colours on the cloud grid.',
+        {'read_only': True},
+    ),
+    'cloud_normals': (
+        False,
+        'Give points "normal_x", "normal_y", "normal_z" fields: the normals/image values '
+        '(models with a normals output).',
         {'read_only': True},
     ),
     'input_qos': (
@@ -168,6 +195,7 @@ class DepthCore:
         param = {name: self.get_parameter(name).value for name in PARAMETERS}
         for name, choices in (
             ('resize_mode', RESIZE_MODES),
+            ('output_resolution', OUTPUT_RESOLUTIONS),
             ('input_qos', QOS_CHOICES),
             ('output_qos', QOS_CHOICES),
             ('execution_provider', EXECUTION_PROVIDERS),
@@ -188,10 +216,22 @@ class DepthCore:
             param['backend'], self.spec, num_threads=param['num_threads'],
             execution_provider=param['execution_provider'], precision=param['precision'],
             engine_cache=param['engine_cache'], logger=log)
-        self.pipeline = DepthPipeline(self.spec, backend, param['resize_mode'])
+        self.pipeline = DepthPipeline(
+            self.spec, backend, param['resize_mode'], param['output_resolution'])
         if backend.chosen:
             log.info(backend.chosen)
         log.info(f'model {self.spec.name} ({model_path}) on {backend.describe()}')
+        self._cloud = CloudOptions(
+            rgb=bool(param['cloud_rgb']),
+            normals=bool(param['cloud_normals']) and self.pipeline.has_normals,
+            rectified=bool(param['input_rectified']))
+        if param['cloud_normals'] and not self.pipeline.has_normals:
+            log.warning(f'cloud_normals: model {self.spec.name} predicts no normals; points '
+                        'get no normal fields')
+        if not param['input_rectified'] and param['output_resolution'] == 'network':
+            log.warning('input_rectified is false but output_resolution is "network": the '
+                        'network grid is published as a pinhole camera without distortion; '
+                        'use output_resolution:=input for raw images')
         if not self.spec.trained:
             log.warning(
                 f'model {self.spec.name} has untrained weights: its depth is not meaningful'
@@ -444,7 +484,7 @@ class DepthCore:
                 ('labels_color', want_labels_color)) if want}
             messages, result = output_messages(
                 self.pipeline, image.header, pixels, encoding, camera, wanted,
-                getattr(self, '_palette', None))
+                getattr(self, '_palette', None), info, self._cloud)
         except (ImageEncodingError, CameraInfoError, PipelineError, BackendError) as exc:
             self._report_error(str(exc), _drop_line(image, exc))
             return False

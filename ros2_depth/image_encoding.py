@@ -124,3 +124,31 @@ def fill_image(msg: Any, pixels: np.ndarray, encoding: str) -> Any:
     data.frombytes(memoryview(pixels).cast('B'))
     msg.data = data
     return msg
+
+
+# Named encodings -> (indices of R, G, B among the channels, or None for grey).
+_RGB_CHANNELS = {
+    'rgb8': (0, 1, 2), 'rgba8': (0, 1, 2), 'rgb16': (0, 1, 2), 'rgba16': (0, 1, 2),
+    'bgr8': (2, 1, 0), 'bgra8': (2, 1, 0), 'bgr16': (2, 1, 0), 'bgra16': (2, 1, 0),
+    'mono8': None, 'mono16': None,
+}
+
+
+def to_rgb8(pixels: np.ndarray, encoding: str) -> np.ndarray:
+    """
+    Return (H, W, 3) uint8 RGB of an image in a colour or mono encoding (as image_to_numpy reads).
+
+    Channel order is resolved, alpha dropped, grey repeated into R, G and B, and 16-bit values
+    take their high byte (as cv_bridge converts 16 to 8 bits).
+    """
+    if encoding not in _RGB_CHANNELS:
+        raise ImageEncodingError(
+            f'image encoding "{encoding}" has no colours; colour the cloud from one of '
+            f'{sorted(_RGB_CHANNELS)}'
+        )
+    order = _RGB_CHANNELS[encoding]
+    if pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)
+    if order is None:
+        return np.repeat(pixels.reshape(pixels.shape[:2] + (1,)), 3, axis=2)
+    return pixels[..., list(order)] if order != (0, 1, 2) else pixels[..., :3]

@@ -16,6 +16,10 @@ focal length the camera_info gives after the same crop and resize (``model_spec.
 size it was trained to read depth from whatever the camera's field of view (docs/evaluation.md,
 "Metric scale").
 Labels: the arg-max class id per pixel (mono8), when the model has a labels output.
+
+Output resolution: 'network' (default) publishes the maps on the network's output grid;
+'input' upsamples them onto the camera image's own pixels (``resample``: depth edge-aware,
+normals renormalised, labels nearest), NaN or 0 where the network did not see the image.
 """
 
 from __future__ import annotations
@@ -30,8 +34,11 @@ import numpy as np
 from ros2_depth.backends.base import InferenceBackend
 from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera, resize_map
 from ros2_depth.model_spec import input_focal_px, ModelSpec
+from ros2_depth.resample import (
+    grid_samples, sample_image, upsample_depth_normals, upsample_nearest)
 
 RESIZE_MODES = ('canonical', 'crop', 'stretch')
+OUTPUT_RESOLUTIONS = ('network', 'input')
 # 'canonical' pads a narrow camera's image at most to this many times the 'crop' box per axis; the
 # rest of the focal difference is left to the depth factor (the image keeps half the input).
 MAX_CANONICAL_PAD = 2.0
@@ -116,11 +123,19 @@ class DepthPipeline:
     """Pre-processing, inference and post-processing for one model and backend."""
 
     def __init__(
-        self, spec: ModelSpec, backend: InferenceBackend, resize_mode: str = 'canonical'
+        self,
+        spec: ModelSpec,
+        backend: InferenceBackend,
+        resize_mode: str = 'canonical',
+        output_resolution: str = 'network',
     ) -> None:
-        """Bind a model, its backend and the resize mode; precompute the normalisation."""
+        """Bind a model, its backend, resize mode and output resolution; precompute constants."""
         if resize_mode not in RESIZE_MODES:
             raise PipelineError(f'resize mode must be one of {RESIZE_MODES}, got "{resize_mode}"')
+        if output_resolution not in OUTPUT_RESOLUTIONS:
+            raise PipelineError(f'output resolution must be one of {OUTPUT_RESOLUTIONS}, got '
+                                f'"{output_resolution}"')
+        self.output_resolution = output_resolution
         self.spec = spec
         self.backend = backend
         self.resize_mode = resize_mode
@@ -161,10 +176,26 @@ class DepthPipeline:
         return input_map(camera.size, self._net_size, self.resize_mode, (camera.fx, camera.fy),
                          scale.canonical_focal_px if scale is not None else None)
 
-    def output_camera(self, camera: PinholeCamera) -> PinholeCamera:
-        """Intrinsics of the output images for a given input camera."""
+    def output_map(self, camera: PinholeCamera) -> ImageMap:
+        """Map from the network's output pixels to the camera's."""
         mapping, _ = self.input_map(camera)
-        return camera.resampled(mapping.then(self._grid), *self._out_size)
+        return mapping.then(self._grid)
+
+    def network_camera(self, camera: PinholeCamera) -> PinholeCamera:
+        """Intrinsics of the network's output grid for a given input camera."""
+        return camera.resampled(self.output_map(camera), *self._out_size)
+
+    def output_camera(self, camera: PinholeCamera) -> PinholeCamera:
+        """Intrinsics of the output images: the network grid's, or with 'input' the camera's."""
+        if self.output_resolution == 'input':
+            return camera
+        return self.network_camera(camera)
+
+    def output_colors(self, rgb: np.ndarray, camera: PinholeCamera) -> np.ndarray:
+        """Return the camera's (H, W, 3) colours on the output grid (bilinear), e.g. for points."""
+        if self.output_resolution == 'input':
+            return rgb
+        return sample_image(rgb, self.output_map(camera), self._out_size)
 
     def input_camera(self, camera: PinholeCamera) -> PinholeCamera:
         """Intrinsics of the network input (after the crop and resize) for an input camera."""
@@ -273,6 +304,8 @@ class DepthPipeline:
                 if values is not None:
                     values[:, columns] = blank
                     values[rows, :] = blank
+        if self.output_resolution == 'input':
+            depth, normals, labels = self._to_input(camera, depth, normals, labels, outside)
         done = time.perf_counter()
         return DepthResult(
             depth=depth,
@@ -286,6 +319,25 @@ class DepthPipeline:
                 'postprocess': 1e3 * (done - end),
             },
         )
+
+    def _to_input(
+        self,
+        camera: PinholeCamera,
+        depth: np.ndarray,
+        normals: Optional[np.ndarray],
+        labels: Optional[np.ndarray],
+        outside: Optional[Tuple[np.ndarray, np.ndarray]],
+    ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+        """Upsample the output-grid maps onto every camera pixel (``resample``)."""
+        usable = (None, None)
+        if outside is not None:  # never read the output pixels over the padding
+            usable = tuple((int(np.argmin(o)), int(o.size - 1 - np.argmin(o[::-1])))
+                           for o in outside)
+        samples = grid_samples(self.output_map(camera), self._out_size, camera.size, *usable)
+        depth, normals = upsample_depth_normals(depth, normals, samples)
+        if labels is not None:
+            labels = upsample_nearest(labels, samples, 0)
+        return depth, normals, labels
 
     def _depth(self, raw: np.ndarray, factor: float = 1.0) -> np.ndarray:
         out = self.spec.outputs[self._depth_key]

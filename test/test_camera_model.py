@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pytest
 from ros2_depth.camera_model import (
-    AxisMap, camera_from_info, CameraInfoError, fill_camera_info, ImageMap, PinholeCamera,
-    resize_map)
+    AxisMap, camera_from_info, CameraInfoError, distort_normalized, distortion_from_info,
+    fill_camera_info, fold_radius, ImageMap, PinholeCamera, resize_map, undistort_normalized,
+    undistorted_rays)
 from sensor_msgs.msg import CameraInfo
 import yaml
 
@@ -392,3 +393,108 @@ def test_fill_camera_info_clears_binning_and_roi(calibrated_info: CameraInfo) ->
     assert not roi.do_rectify
     assert info.header.frame_id == 'camera_optical'
     assert camera_from_info(info) == cam
+
+
+# --- distortion ----------------------------------------------------------------------------------
+
+def reproject(info: CameraInfo, rays: tuple, fisheye: bool = False) -> np.ndarray:
+    """Project each pixel's ray with OpenCV and the camera_info's own K and D: (H, W, 2)."""
+    x, y = rays
+    points = np.stack([x.ravel(), y.ravel(), np.ones(x.size)], -1).astype(np.float64)
+    k = np.array(info.k).reshape(3, 3)
+    d = np.array(info.d, np.float64)
+    if fisheye:
+        pixels, _ = cv2.fisheye.projectPoints(points[None], np.zeros(3), np.zeros(3), k, d)
+    else:
+        pixels, _ = cv2.projectPoints(points, np.zeros(3), np.zeros(3), k, d)
+    return pixels.reshape(x.shape + (2,))
+
+
+def test_no_distortion_is_none(calibrated_info: CameraInfo) -> None:
+    calibrated_info.d = [0.0] * 5
+    assert distortion_from_info(calibrated_info) is None
+    calibrated_info.d = []
+    assert distortion_from_info(calibrated_info) is None
+
+
+def test_undistorted_rays_of_a_real_calibration_reproject_onto_their_pixels(
+        calibrated_info: CameraInfo) -> None:
+    """
+    The real calibration's strong barrel distortion (k1 = -1.04).
+
+    OpenCV projects each ray back onto its own pixel with K and D.
+    """
+    distortion = distortion_from_info(calibrated_info)
+    assert distortion.model == 'plumb_bob' and (distortion.width, distortion.height) == (640, 480)
+    rays = undistorted_rays(distortion)
+    assert rays[0].shape == rays[1].shape == (480, 640) and rays[0].dtype == np.float32
+    assert undistorted_rays(distortion) is rays  # cached per calibration
+    finite = np.isfinite(rays[0]) & np.isfinite(rays[1])
+    assert finite.mean() > 0.99
+    pixels = reproject(calibrated_info, [r.astype(np.float64) for r in rays])
+    v, u = np.mgrid[0:480, 0:640]
+    # float32 rays: about 1e-7 relative, so within a thousandth of a pixel.
+    np.testing.assert_allclose(pixels[..., 0][finite], u[finite], atol=2e-3)
+    np.testing.assert_allclose(pixels[..., 1][finite], v[finite], atol=2e-3)
+    # The distortion moves rays by many pixels: the pinhole rays would not do.
+    k = np.array(calibrated_info.k).reshape(3, 3)
+    pinhole_u = rays[0] * k[0, 0] + k[0, 2]
+    assert np.nanmax(np.abs(pinhole_u - u)) > 20
+
+
+def test_undistorted_rays_apply_binning_and_roi(calibrated_info: CameraInfo) -> None:
+    """A 2x2-binned ROI: each published pixel's ray is the ray of its sensor position."""
+    full = undistorted_rays(distortion_from_info(calibrated_info))
+    calibrated_info.binning_x = calibrated_info.binning_y = 2
+    calibrated_info.roi.x_offset, calibrated_info.roi.y_offset = 100, 60
+    calibrated_info.roi.width, calibrated_info.roi.height = 400, 300
+    binned = undistorted_rays(distortion_from_info(calibrated_info))
+    assert binned[0].shape == (150, 200)
+    # Binned pixel (c, r) is centred on sensor pixel (100 + 2c + 0.5, 60 + 2r + 0.5): between
+    # four sensor pixels, so its ray is near their mean.
+    sensor = [(full_ray[61::2, 101::2][:150, :200] + full_ray[60::2, 100::2][:150, :200]) / 2
+              for full_ray in full]
+    for got, expected in zip(binned, sensor):
+        np.testing.assert_allclose(got, expected, atol=2e-4)
+
+
+@pytest.mark.parametrize('model, coefficients', [
+    ('rational_polynomial', [0.3, -0.05, 0.001, -0.002, 0.01, 0.35, 0.02, 0.01]),
+    ('equidistant', [0.12, -0.04, 0.01, -0.002]),
+])
+def test_undistorted_rays_of_other_models(calibrated_info: CameraInfo, model: str,
+                                          coefficients: list) -> None:
+    """rational_polynomial and equidistant rays reproject with OpenCV's projection of each."""
+    calibrated_info.distortion_model = model
+    calibrated_info.d = coefficients
+    calibrated_info.k = [400.0, 0.0, 320.5, 0.0, 401.0, 240.5, 0.0, 0.0, 1.0]
+    rays = undistorted_rays(distortion_from_info(calibrated_info))
+    assert np.isfinite(rays[0]).all() and np.isfinite(rays[1]).all()
+    pixels = reproject(calibrated_info, [r.astype(np.float64) for r in rays],
+                       fisheye=model == 'equidistant')
+    v, u = np.mgrid[0:480, 0:640]
+    np.testing.assert_allclose(pixels[..., 0], u, atol=2e-3)
+    np.testing.assert_allclose(pixels[..., 1], v, atol=2e-3)
+
+
+def test_undistort_inverts_distort_and_marks_fold_over() -> None:
+    """Round trip to 1e-12; a distorted point no ray reaches (beyond the fold) is NaN."""
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(-0.5, 0.5, (2, 1000))
+    coefficients = (-0.3, 0.1, 0.001, -0.002, 0.0)
+    xd, yd = distort_normalized(x, y, 'plumb_bob', coefficients)
+    ux, uy = undistort_normalized(xd, yd, 'plumb_bob', coefficients)
+    np.testing.assert_allclose(ux, x, atol=1e-12)
+    np.testing.assert_allclose(uy, y, atol=1e-12)
+    # k1 = -0.3 alone folds over at r = 1/sqrt(0.9): distorted radius at most 0.703.
+    far = undistort_normalized(np.array([0.9]), np.array([0.0]), 'plumb_bob', (-0.3, 0, 0, 0, 0))
+    assert np.isnan(far[0]).all()
+    fold = fold_radius('plumb_bob', (-0.3, 0, 0, 0, 0))
+    assert fold == pytest.approx(1 / np.sqrt(0.9), abs=1e-3)
+    assert fold_radius('plumb_bob', (0.1, 0.01, 0, 0, 0)) == 100.0  # pincushion never folds
+
+
+def test_unknown_distortion_model_is_refused(calibrated_info: CameraInfo) -> None:
+    calibrated_info.distortion_model = 'fov'
+    with pytest.raises(CameraInfoError, match='"fov"'):
+        distortion_from_info(calibrated_info)

@@ -16,10 +16,12 @@ from ros2_depth.camera_model import AxisMap, ImageMap, PinholeCamera
 from ros2_depth.cli import main as cli_main
 from ros2_depth.demo import depth_client
 from ros2_depth.demo.bag_source import BagSource
-from ros2_depth.demo.run import as_rgb, bundled_bags, describe, resample_depth
+from ros2_depth.demo.run import as_rgb, bundled_bags, cloud_points, describe, resample_depth
 from ros2_depth.demo.scene import camera_pose, Corridor, render_depth, render_image
-from ros2_depth.geometry import backproject
+from ros2_depth.geometry import backproject, cloud_field_names, fill_cloud
 from ros2_depth.resources import share_directory
+from ros2_depth.ros_messages import cloud_message
+from std_msgs.msg import Header
 from test_bag_source import make_camera, write_test_bag
 
 
@@ -186,8 +188,13 @@ def test_demo_replays_bags_through_the_live_node(
         preview = cv2.imread(str(out / name / 'preview.png'))
         assert preview is not None and preview.shape[1] == 4 * 320 + 3 * 4
         assert len(list((out / name / 'frames').glob('*_depth.png'))) == 3
-        header = (out / name / 'points_last_frame.ply').read_bytes()[:200]
+        ply = (out / name / 'points_last_frame.ply').read_bytes()
+        header, body = ply.split(b'end_header\n', 1)
         assert header.startswith(b'ply') and b'element vertex' in header
+        assert b'property uchar red' in header, 'the cloud is coloured from its rgb field'
+        vertices = np.frombuffer(body, [('xyz', '<f4', 3), ('rgb', 'u1', 3)])
+        assert len(vertices) > 1000 and np.isfinite(vertices['xyz']).all()
+        assert vertices['rgb'].std() > 5  # the bag's picture, not one colour
     assert 'abs rel' in capsys.readouterr().out
 
 
@@ -207,3 +214,18 @@ def test_demo_shows_labels_of_a_model_that_predicts_them(tiny_camera_model: Path
     # Every pixel is one of the sidecar's class colours (ids 1-4 are predicted).
     colors = {(255, 0, 0), (0, 255, 0), (0, 0, 255), (128, 128, 128)}
     assert {tuple(c) for c in np.unique(labels, axis=0)} <= colors
+
+
+def test_cloud_points_decode_the_packed_colours() -> None:
+    """The demo's PLY colours come from the cloud's rgb field, byte for byte."""
+    rng = np.random.default_rng(8)
+    depth = rng.uniform(0.5, 3.0, (5, 7)).astype(np.float32)
+    colors = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    camera = PinholeCamera(7, 5, 6.0, 6.0, 3.0, 2.0)
+    msg = cloud_message(Header(), fill_cloud(depth, camera, rgb=colors),
+                        cloud_field_names(rgb=True))
+    points, decoded = cloud_points(msg)
+    np.testing.assert_array_equal(points, backproject(depth, camera))
+    np.testing.assert_array_equal(decoded, colors)
+    plain, none = cloud_points(cloud_message(Header(), backproject(depth, camera)))
+    assert none is None and np.array_equal(plain, backproject(depth, camera))

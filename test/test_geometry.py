@@ -11,6 +11,10 @@ import pytest
 from ros2_depth.camera_model import PinholeCamera
 from ros2_depth.geometry import (
     backproject,
+    cloud_field_names,
+    cloud_fields,
+    fill_cloud,
+    pack_rgb,
     POINTFIELD_FLOAT32,
     ray_directions,
     xyz_fields,
@@ -122,3 +126,48 @@ def test_xyz_fields() -> None:
     assert xyz_fields() == (('x', 0, POINTFIELD_FLOAT32, 1), ('y', 4, POINTFIELD_FLOAT32, 1),
                             ('z', 8, POINTFIELD_FLOAT32, 1))
     assert POINTFIELD_FLOAT32 == 7
+
+
+# --- cloud fields: packed rgb and normals --------------------------------------------------------
+
+def test_pack_rgb_is_0x00rrggbb() -> None:
+    rgb = np.array([[[0x12, 0x34, 0x56], [255, 0, 1]]], np.uint8)
+    packed = pack_rgb(rgb)
+    assert packed.dtype == np.uint32 and packed.tolist() == [[0x00123456, 0x00FF0001]]
+    # As PCL reads it: the float32 field's bytes, little-endian B G R 0.
+    assert packed.astype('<u4').view(np.uint8).ravel()[:4].tolist() == [0x56, 0x34, 0x12, 0]
+    with pytest.raises(ValueError, match='uint8'):
+        pack_rgb(rgb.astype(np.uint16))
+
+
+def test_fill_cloud_writes_every_field_in_place(tum_depth: np.ndarray) -> None:
+    """Write x y z as backproject, the packed colour bits, then the normals, in one buffer."""
+    rng = np.random.default_rng(4)
+    rgb = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    normals = rng.normal(size=(480, 640, 3)).astype(np.float32)
+    assert cloud_field_names(True, True) == (
+        'x', 'y', 'z', 'rgb', 'normal_x', 'normal_y', 'normal_z')
+    cloud = fill_cloud(tum_depth, TUM_CAMERA, rgb=rgb, normals=normals)
+    assert cloud.shape == (480, 640, 7) and cloud.dtype == np.float32
+    np.testing.assert_array_equal(cloud[..., :3], backproject(tum_depth, TUM_CAMERA))
+    np.testing.assert_array_equal(np.ascontiguousarray(cloud[..., 3]).view(np.uint32),
+                                  pack_rgb(rgb))
+    np.testing.assert_array_equal(cloud[..., 4:], normals)
+    assert fill_cloud(tum_depth, TUM_CAMERA, normals=normals).shape[2] == 6
+    np.testing.assert_array_equal(fill_cloud(tum_depth, TUM_CAMERA),
+                                  backproject(tum_depth, TUM_CAMERA))
+    assert cloud_fields(cloud_field_names(True))[3] == ('rgb', 12, POINTFIELD_FLOAT32, 1)
+
+
+def test_backproject_along_given_rays(tum_depth: np.ndarray) -> None:
+    """Per-pixel rays (an undistorted camera) replace the pinhole ones."""
+    rng = np.random.default_rng(5)
+    rays = (rng.uniform(-1, 1, (480, 640)).astype(np.float32),
+            rng.uniform(-1, 1, (480, 640)).astype(np.float32))
+    points = backproject(tum_depth, TUM_CAMERA, rays=rays)
+    np.testing.assert_array_equal(points[..., 0], tum_depth * rays[0])
+    np.testing.assert_array_equal(points[..., 1], tum_depth * rays[1])
+    np.testing.assert_array_equal(points[..., 2], tum_depth)
+    rays[0][10, 20] = np.nan  # no ray reaches this pixel: no point, not half a point
+    points = backproject(tum_depth, TUM_CAMERA, rays=rays)
+    assert np.isnan(points[10, 20]).all() and np.isfinite(tum_depth[10, 20])

@@ -7,7 +7,7 @@ import array
 import numpy as np
 import pytest
 from ros2_depth.image_encoding import (
-    encoding_layout, fill_image, image_to_numpy, ImageEncodingError, SYSTEM_BIGENDIAN)
+    encoding_layout, fill_image, image_to_numpy, ImageEncodingError, SYSTEM_BIGENDIAN, to_rgb8)
 from sensor_msgs.msg import Image
 
 NAMED = {
@@ -332,3 +332,31 @@ def test_fill_image_error_leaves_message_untouched() -> None:
         fill_image(msg, np.zeros((3, 3), np.float64), '32FC1')
     assert (msg.encoding, msg.height, msg.width) == ('mono8', 2, 2)
     assert bytes(msg.data) == bytes([1] * 4)
+
+
+# --- to_rgb8: the cloud's colours from any colour or mono image ----------------------------------
+
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'rgb16',
+                                      'bgr16', 'rgba16', 'bgra16', 'mono16'])
+def test_to_rgb8_reads_every_colour_encoding_back_to_rgb(encoding: str) -> None:
+    """An image written in each encoding (through a message) reads back as the same RGB."""
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    if encoding.startswith('mono'):
+        rgb[...] = rgb[..., :1]  # grey: R = G = B
+    wide = encoding.endswith('16')
+    values = rgb.astype(np.uint16) * 257 if wide else rgb  # 16-bit: the high byte is the colour
+    channels = {'rgb': values, 'bgr': values[..., ::-1]}
+    base = encoding[:3]
+    pixels = values[..., 0] if base == 'mon' else channels[base]
+    if 'a' in encoding[3:4]:  # rgba / bgra
+        pixels = np.concatenate([pixels, np.full(pixels.shape[:2] + (1,), 7, pixels.dtype)], 2)
+    msg = fill_image(Image(), np.ascontiguousarray(pixels), encoding)
+    out = to_rgb8(image_to_numpy(msg), encoding)
+    assert out.dtype == np.uint8 and out.shape == (4, 5, 3)
+    np.testing.assert_array_equal(out, rgb)
+
+
+def test_to_rgb8_refuses_images_without_colours() -> None:
+    with pytest.raises(ImageEncodingError, match='32FC1'):
+        to_rgb8(np.zeros((2, 2), np.float32), '32FC1')

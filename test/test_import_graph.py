@@ -71,8 +71,8 @@ def test_node_path_imports_no_demo_bag_or_training_code(tiny_model: Path) -> Non
         'ros2_depth.camera_info_cache',
         'ros2_depth.camera_model', 'ros2_depth.compressed_image',
         'ros2_depth.depth_node', 'ros2_depth.geometry', 'ros2_depth.image_encoding',
-        'ros2_depth.model_spec', 'ros2_depth.pipeline', 'ros2_depth.resources',
-        'ros2_depth.ros_messages'}, sorted(runtime)
+        'ros2_depth.model_spec', 'ros2_depth.pipeline', 'ros2_depth.resample',
+        'ros2_depth.resources', 'ros2_depth.ros_messages'}, sorted(runtime)
 
 
 def test_importing_the_node_loads_no_backend() -> None:
@@ -99,7 +99,7 @@ def test_the_runtime_top_level_is_the_node_core() -> None:
     assert sorted(p.stem for p in package.glob('*.py')) == [
         '__init__', 'camera_info_cache', 'camera_model', 'cli', 'compressed_image', 'depth_node',
         'depth_node_managed', 'geometry', 'image_encoding', 'metrics', 'model_spec', 'pipeline',
-        'resources', 'ros_messages']
+        'resample', 'resources', 'ros_messages']
     assert sorted(p.stem for p in (package / 'demo').glob('*.py')) == [
         '__init__', 'bag_processing', 'bag_source', 'depth_client', 'image_files', 'run', 'scene',
         'soak', 'visualize']

@@ -9,6 +9,7 @@ file itself where launch_testing exists.
 from __future__ import annotations
 
 from pathlib import Path
+import re
 
 import numpy as np
 from ros_harness import (
@@ -21,6 +22,22 @@ from ros_harness import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def test_every_parameter_is_documented_and_configured_with_its_default() -> None:
+    """Check that README's parameter table and config/depth_node.yaml give each default."""
+    import yaml
+    from ros2_depth.depth_node import PARAMETERS
+
+    readme = (REPO / 'README.md').read_text()
+    table = dict(re.findall(r'^\| `(\w+)` \| `([^`]*)` \|', readme, re.MULTILINE))
+    config = yaml.safe_load((REPO / 'config' / 'depth_node.yaml').read_text())
+    values = config['/**']['ros__parameters']
+    for name, (default, description, _) in PARAMETERS.items():
+        text = str(default).lower() if isinstance(default, bool) else str(default)
+        assert table.get(name) == (text if text else '""'), name
+        assert values.get(name) == default, name
+        assert description.strip(), name
 
 
 def launch_defaults() -> dict:

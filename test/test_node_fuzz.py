@@ -190,13 +190,14 @@ class OutputChecker:
     def _check_points(self, stamp: Stamp, cloud, depth, info) -> None:
         width, height = self.size
         layout = [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields]
+        # x y z and the packed colour (cloud_rgb is on by default).
         if ((cloud.width, cloud.height, cloud.point_step, cloud.row_step, len(cloud.data))
-                != (width, height, 12, 12 * width, 12 * width * height)
-                or layout != [('x', 0, 7, 1), ('y', 4, 7, 1), ('z', 8, 7, 1)]
+                != (width, height, 16, 16 * width, 16 * width * height)
+                or layout != [('x', 0, 7, 1), ('y', 4, 7, 1), ('z', 8, 7, 1), ('rgb', 12, 7, 1)]
                 or cloud.is_bigendian):
             self.problem(stamp, 'points', f'layout {cloud.width}x{cloud.height} {layout}')
             return
-        points = np.frombuffer(bytes(cloud.data), '<f4').reshape(height, width, 3)
+        points = np.frombuffer(bytes(cloud.data), '<f4').reshape(height, width, 4)[..., :3]
         finite = np.isfinite(points)
         if np.isinf(points).any() or (finite.any(axis=2) != finite.all(axis=2)).any():
             self.problem(stamp, 'points', 'infinite, or partly NaN, points')

@@ -12,6 +12,7 @@ from pathlib import Path
 import time
 from typing import Dict, Iterator
 
+import cv2
 import numpy as np
 import pytest
 from ros_harness import (
@@ -63,6 +64,22 @@ def camera_image(seed: int) -> np.ndarray:
     base = 127 + 80 * np.sin(u / (23.0 + seed)) * np.cos(v / 31.0)
     noise = rng.normal(0, 20, (HEIGHT, WIDTH, 3))
     return np.clip(base[..., None] + noise + [0, 30 * seed, -20], 0, 255).astype(np.uint8)
+
+
+def decode_cloud(msg) -> np.ndarray:
+    """Read a cloud of FLOAT32 fields by its own field table: an (H, W) structured array."""
+    assert all(f.datatype == 7 and f.count == 1 for f in msg.fields)
+    dtype = np.dtype({'names': [f.name for f in msg.fields], 'formats': ['<f4'] * len(msg.fields),
+                      'offsets': [f.offset for f in msg.fields], 'itemsize': msg.point_step})
+    assert msg.row_step == msg.point_step * msg.width
+    return np.frombuffer(bytes(msg.data), dtype).reshape(msg.height, msg.width)
+
+
+def unpack_rgb(packed: np.ndarray) -> np.ndarray:
+    """Colours of a packed float32 rgb field (uint32 0x00RRGGBB, as PCL reads it): (H, W, 3)."""
+    bits = np.ascontiguousarray(packed).view('<u4')
+    assert (bits >> 24 == 0).all()
+    return np.stack([(bits >> 16) & 255, (bits >> 8) & 255, bits & 255], -1).astype(np.uint8)
 
 
 def decode_float_image(msg, channels: int) -> np.ndarray:
@@ -145,19 +162,25 @@ def test_every_output_matches_its_input_and_intrinsics(harness: Harness, node_lo
         assert (cloud.height, cloud.width) == (cam.height, cam.width), (
             'organized cloud on the depth grid'
         )
-        assert [(f.name, f.offset, f.datatype) for f in cloud.fields] == [
-            ('x', 0, 7),
-            ('y', 4, 7),
-            ('z', 8, 7),
-        ]
-        assert cloud.point_step == 12 and cloud.row_step == 12 * cloud.width
-        points = np.frombuffer(bytes(cloud.data), '<f4').reshape(cloud.height, cloud.width, 3)
+        assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
+            ('x', 0, 7, 1), ('y', 4, 7, 1), ('z', 8, 7, 1), ('rgb', 12, 7, 1),
+        ], 'cloud_rgb is on by default'
+        assert cloud.point_step == 16 and cloud.row_step == 16 * cloud.width
+        assert not cloud.is_bigendian and cloud.is_dense == bool(valid.all())
+        fields = decode_cloud(cloud)
+        points = np.stack([fields[a] for a in 'xyz'], -1)
         v, u = np.mgrid[0:cam.height, 0:cam.width]
         expected = np.stack(
             [(u - k[0, 2]) / k[0, 0] * depth, (v - k[1, 2]) / k[1, 1] * depth, depth], -1
         )
         np.testing.assert_array_equal(np.isnan(points), np.isnan(expected))
         np.testing.assert_allclose(points[valid], expected[valid], rtol=1e-6, atol=1e-6)
+        # Each point's colour: the camera image under its pixel centre (bilinear).
+        cam_u = (u - k[0, 2]) / k[0, 0] * FX + CX
+        cam_v = (v - k[1, 2]) / k[1, 1] * FY + CY
+        under = cv2.remap(camera_image(index), cam_u.astype(np.float32),
+                          cam_v.astype(np.float32), cv2.INTER_LINEAR)
+        assert np.abs(unpack_rgb(fields['rgb']).astype(int) - under).max() <= 1
 
 
 def test_malformed_image_is_reported_and_next_frame_processed(
@@ -462,3 +485,79 @@ def test_empty_frame_id_is_warned_about(harness: Harness, node_log: Path) -> Non
     assert harness.received[stamp]['depth'].header.frame_id == ''
     lines = [line for line in node_log.read_text().splitlines() if 'empty frame_id' in line]
     assert len(lines) == 1 and '1700000800' in lines[0], lines
+
+
+def test_input_resolution_over_dds(tiny_model: Path, tmp_path: Path, camera_data: Path) -> None:
+    """
+    output_resolution:=input with a raw, distorted camera (a real calibration) and a rectified one.
+
+    depth/camera_info is the input camera_info (distortion, R, P included) under the image's
+    header; every image has the input's size; each point of the cloud projects back onto its own
+    pixel through the published K and D (OpenCV's projection); rgb is the image and the normal
+    fields are normals/image.
+    """
+    import yaml
+
+    calibration = yaml.safe_load(
+        (camera_data / 'camera_info' / 'test_calibration.yaml').read_text())
+    env = isolated_ros_env(salt=11)
+    log = tmp_path / 'input.log'
+    proc = start_depth_node(tiny_model, log, env, '-p', 'output_resolution:=input',
+                            '-p', 'input_rectified:=false', '-p', 'cloud_normals:=true')
+    client = Harness(env, namespace='/cam')
+    try:
+        assert client.wait_for_node(), log.read_text()
+        for index, distorted in enumerate((True, False)):
+            stamp = (1_700_000_900 + index, 7)
+            info = make_camera_info(stamp, FRAME, WIDTH, HEIGHT, FX, FY, CX, CY)
+            if distorted:
+                info.distortion_model = calibration['distortion_model']
+                info.d = [float(x) for x in calibration['distortion_coefficients']['data']]
+                info.k = [float(x) for x in calibration['camera_matrix']['data']]
+                info.p = [float(x) for x in calibration['projection_matrix']['data']]
+            pixels = camera_image(index)
+            assert client.send_until_complete(make_image(stamp, FRAME, pixels), info), (
+                log.read_text())
+            out = client.received[stamp]
+            for key, msg in out.items():
+                assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == stamp, key
+                assert msg.header.frame_id == FRAME, key
+            got = out['info']
+            for name in ('width', 'height', 'distortion_model', 'binning_x', 'binning_y'):
+                assert getattr(got, name) == getattr(info, name), name
+            for name in ('d', 'k', 'r', 'p'):
+                np.testing.assert_array_equal(getattr(got, name), getattr(info, name))
+            depth = decode_float_image(out['depth'], 1)[..., 0]
+            normals = decode_float_image(out['normals'], 3)
+            assert depth.shape == normals.shape[:2] == (HEIGHT, WIDTH)
+            valid = np.isfinite(depth)
+            assert 0.9 < valid.mean() < 1.0, 'the crop leaves a border the network does not see'
+            cloud = out['points']
+            assert (cloud.height, cloud.width) == (HEIGHT, WIDTH)
+            names = ['x', 'y', 'z', 'rgb', 'normal_x', 'normal_y', 'normal_z']
+            assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
+                (name, 4 * i, 7, 1) for i, name in enumerate(names)]
+            assert cloud.point_step == 28 and cloud.row_step == 28 * WIDTH
+            assert cloud.is_dense is False and cloud.is_bigendian is False
+            fields = decode_cloud(cloud)
+            points = np.stack([fields[a] for a in 'xyz'], -1).astype(np.float64)
+            np.testing.assert_array_equal(points[..., 2], depth)
+            assert np.isnan(points[~valid]).all()
+            np.testing.assert_array_equal(unpack_rgb(fields['rgb']), pixels)
+            np.testing.assert_array_equal(
+                np.stack([fields[f'normal_{a}'] for a in 'xyz'], -1), normals)
+            # Reprojection through what was published: K and D (P when there is no distortion).
+            p = np.array(got.p).reshape(3, 4)[:, :3]
+            k = np.array(got.k).reshape(3, 3) if distorted else p
+            d = np.array(got.d) if distorted else np.zeros(5)
+            projected, _ = cv2.projectPoints(points[valid], np.zeros(3), np.zeros(3), k, d)
+            v, u = np.nonzero(valid)
+            np.testing.assert_allclose(projected[:, 0, 0], u, atol=2e-3)
+            np.testing.assert_allclose(projected[:, 0, 1], v, atol=2e-3)
+            if distorted:  # the pinhole model would put them elsewhere
+                pinhole = points[valid][:, 0] / points[valid][:, 2] * k[0, 0] + k[0, 2]
+                assert np.abs(pinhole - u).max() > 20
+    finally:
+        client.close()
+        code = stop_process(proc)
+    assert code == 0, log.read_text()

@@ -590,3 +590,91 @@ def test_canonical_wide_camera_keeps_every_output_pixel(canonical_pipeline: Dept
     assert canonical_pipeline.outside_image(camera) is None
     result = canonical_pipeline.run(horizontal_ramp(), 'rgb8', camera)
     assert np.isfinite(result.depth).all()
+
+
+# --- output_resolution: input --------------------------------------------------------------------
+
+def grid_positions(camera: PinholeCamera, net: PinholeCamera) -> Tuple[np.ndarray, np.ndarray]:
+    """Where each camera column and row lies on the network grid, through the two intrinsics."""
+    j = (np.arange(camera.width) - camera.cx) / camera.fx * net.fx + net.cx
+    i = (np.arange(camera.height) - camera.cy) / camera.fy * net.fy + net.cy
+    return j, i
+
+
+def test_output_resolution_is_checked(spec: ModelSpec, backend) -> None:
+    with pytest.raises(PipelineError, match='"camera"'):
+        DepthPipeline(spec, backend, 'crop', 'camera')
+
+
+@pytest.mark.parametrize('mode, focal', [('crop', 525.0), ('canonical', 300.0),
+                                         ('canonical', 525.0), ('stretch', 525.0)])
+def test_input_resolution_registers_the_network_output_to_every_camera_pixel(
+        camera_spec: ModelSpec, tum_rgb: np.ndarray, mode: str, focal: float) -> None:
+    """
+    The camera's grid, checked by reprojection through the network grid's own intrinsics.
+
+    Each camera pixel lies at a position of the network grid: NaN (labels 0) off the grid; on
+    it, within the range of its four grid neighbours, bilinear where they are close, labels of
+    the nearest grid pixel; normals unit where the depth is valid.
+    """
+    backend = create_backend('onnxruntime', camera_spec, num_threads=1)
+    camera = PinholeCamera(640, 480, focal, focal, 319.5, 239.5)
+    grid = DepthPipeline(camera_spec, backend, mode).run(tum_rgb, 'rgb8', camera, want_labels=True)
+    full_pipeline = DepthPipeline(camera_spec, backend, mode, 'input')
+    full = full_pipeline.run(tum_rgb, 'rgb8', camera, want_labels=True)
+    assert full.camera == camera == full_pipeline.output_camera(camera)
+    assert full.depth.shape == full.labels.shape == (480, 640) and full.normals.shape[2] == 3
+    assert full.depth.dtype == full.normals.dtype == np.float32 and full.labels.dtype == np.uint8
+    j, i = grid_positions(camera, grid.camera)
+    h, w = grid.depth.shape
+    seen = ((i >= -0.5) & (i <= h - 0.5))[:, None] & ((j >= -0.5) & (j <= w - 0.5))[None, :]
+    assert np.isnan(full.depth[~seen]).all() and (full.labels[~seen] == 0).all()
+    jc, ic = np.clip(j, 0, w - 1), np.clip(i, 0, h - 1)
+    j0, i0 = np.floor(jc).astype(int), np.floor(ic).astype(int)
+    j1, i1 = np.minimum(j0 + 1, w - 1), np.minimum(i0 + 1, h - 1)
+    corners = np.stack([grid.depth[rows[:, None], cols[None, :]]
+                        for rows in (i0, i1) for cols in (j0, j1)])
+    finite = np.isfinite(full.depth)
+    assert finite[seen].mean() > 0.99
+    assert (full.depth[finite] >= np.nanmin(corners, axis=0)[finite] * (1 - 1e-6)).all()
+    assert (full.depth[finite] <= np.nanmax(corners, axis=0)[finite] * (1 + 1e-6)).all()
+    wj, wi = (jc - j0)[None, :], (ic - i0)[:, None]
+    bilinear = ((corners[0] * (1 - wj) + corners[1] * wj) * (1 - wi)
+                + (corners[2] * (1 - wj) + corners[3] * wj) * wi)
+    close = seen & (corners.max(axis=0) <= corners.min(axis=0) * 1.05)
+    assert close[seen].mean() > 0.5
+    np.testing.assert_allclose(full.depth[close], bilinear[close], rtol=1e-5)
+    nearest = grid.labels[np.floor(ic + 0.5).astype(int)[:, None],
+                          np.floor(jc + 0.5).astype(int)[None, :]]
+    np.testing.assert_array_equal(full.labels[seen], nearest[seen])
+    np.testing.assert_array_equal(np.isfinite(full.normals).all(axis=2), finite)
+    np.testing.assert_allclose(np.linalg.norm(full.normals[finite], axis=1), 1.0, atol=1e-5)
+    assert full.depth_factor == grid.depth_factor
+
+
+def test_input_resolution_of_a_padded_camera_covers_the_whole_image(
+        canonical_pipeline: DepthPipeline, camera_spec: ModelSpec) -> None:
+    """A camera narrower than the canonical one: every pixel has depth, none read from padding."""
+    camera = PinholeCamera(640, 480, 800.0, 800.0, 319.5, 239.5)
+    grid = canonical_pipeline.run(horizontal_ramp(), 'rgb8', camera, want_labels=True)
+    assert np.isnan(grid.depth).any()  # the padding
+    full = DepthPipeline(camera_spec, canonical_pipeline.backend, 'canonical', 'input').run(
+        horizontal_ramp(), 'rgb8', camera, want_labels=True)
+    assert np.isfinite(full.depth).all() and (full.labels > 0).all()
+    assert np.nanmin(grid.depth) * (1 - 1e-6) <= full.depth.min()
+    assert full.depth.max() <= np.nanmax(grid.depth) * (1 + 1e-6)
+
+
+def test_output_colors_sample_the_camera_image_on_the_output_grid(
+        pipeline: DepthPipeline, spec: ModelSpec, tum_rgb: np.ndarray) -> None:
+    """Network grid: the camera colour under each output pixel centre; input grid: the image."""
+    colors = pipeline.output_colors(tum_rgb, TUM_CAMERA)
+    out = pipeline.output_camera(TUM_CAMERA)
+    assert colors.shape == (out.height, out.width, 3) and colors.dtype == np.uint8
+    j, i = np.meshgrid(np.arange(out.width), np.arange(out.height))
+    u = (j - out.cx) / out.fx * TUM_CAMERA.fx + TUM_CAMERA.cx
+    v = (i - out.cy) / out.fy * TUM_CAMERA.fy + TUM_CAMERA.cy
+    expected = cv2.remap(tum_rgb, u.astype(np.float32), v.astype(np.float32), cv2.INTER_LINEAR)
+    assert np.abs(colors.astype(int) - expected).max() <= 1
+    full = DepthPipeline(spec, pipeline.backend, 'crop', 'input')
+    assert full.output_colors(tum_rgb, TUM_CAMERA) is tum_rgb

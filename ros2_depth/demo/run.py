@@ -31,12 +31,12 @@ from ros2_depth.demo.depth_client import (
     stop_process,
 )
 from ros2_depth.demo.visualize import (
-    colorize_depth, colorize_normals, far_limit, labelled, NEAR_M, point_colors, sheet, write_ply)
-from ros2_depth.geometry import backproject
+    colorize_depth, colorize_normals, far_limit, labelled, NEAR_M, sheet, write_ply)
 from ros2_depth.image_encoding import image_to_numpy
 from ros2_depth.metrics import DEPTH_METRICS, depth_metrics
 from ros2_depth.model_spec import load_spec, ModelSpecError
 from ros2_depth.resources import default_model_path, share_directory, with_fastdds_profile
+from ros2_depth.ros_messages import cloud_to_structured
 from tqdm import tqdm
 
 LOG = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ def _replay(
     preview_every = max(total // 4, 1)
     records: List[Dict[str, Any]] = []
     preview_rows: List[List[np.ndarray]] = []
-    last: Optional[Tuple[BagFrame, np.ndarray, PinholeCamera]] = None
+    last: Optional[Tuple[BagFrame, Any]] = None
     previous_ns: Optional[int] = None
     sent = time.monotonic()
     with tqdm(total=total, desc=out.name, unit='frame') as progress:
@@ -252,7 +252,8 @@ def _replay(
                     f'{options.timeout_s:.0f} s; depth_node log ({node_log}):\n{_tail(node_log)}'
                 )
             arrived = client.arrival_time.pop(stamp)
-            depth, normals, out_camera, labels = _frame_outputs(client.received.pop(stamp))
+            msgs = client.received.pop(stamp)
+            depth, normals, out_camera, labels = _frame_outputs(msgs)
             record: Dict[str, Any] = {
                 'frame': frame.index,
                 'stamp': f'{stamp[0]}.{stamp[1]:09d}',
@@ -296,17 +297,12 @@ def _replay(
                 if labels_picture is not None:
                     row.append(labelled(labels_picture, 'predicted labels', PREVIEW_SIZE))
                 preview_rows.append(row)
-            last = (frame, depth, out_camera)
+            last = (frame, msgs['points'])
             progress.update()
     if last is None:
         raise DemoError(f'bag {source.path} has no usable frame on {source.topics.image}')
-    frame, depth, out_camera = last
-    points = backproject(depth, out_camera)
-    write_ply(
-        out / 'points_last_frame.ply',
-        points,
-        point_colors(as_rgb(frame.image, frame.encoding), frame.camera, points),
-    )
+    frame, cloud = last
+    write_ply(out / 'points_last_frame.ply', *cloud_points(cloud))
     cv2.imwrite(str(out / 'preview.png'), sheet(preview_rows))
     scored = [r for r in records if 'abs_rel' in r]
     mean = {'round_trip_ms': float(np.mean([r['round_trip_ms'] for r in records]))}
@@ -323,6 +319,23 @@ def _replay(
         'mean': mean,
         'per_frame': records,
     }
+
+
+def cloud_points(cloud: Any) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """
+    Return the (H, W, 3) points of a received PointCloud2 and their (H, W, 3) uint8 colours.
+
+    The colours come from the cloud's packed rgb field (uint32 0x00RRGGBB in a float32), or
+    None when it has none.
+    """
+    fields = cloud_to_structured(cloud)
+    points = np.stack([fields[axis] for axis in 'xyz'], -1).astype(np.float32)
+    if 'rgb' not in fields.dtype.names:
+        return points, None
+    packed = np.ascontiguousarray(fields['rgb'])
+    bits = packed.view(packed.dtype.str.replace('f', 'u'))  # the same bytes as uint32
+    colors = np.stack([bits >> 16, bits >> 8, bits], -1).astype(np.uint8)  # keeps the low byte
+    return points, colors
 
 
 def _tail(path: Path, lines: int = 15) -> str:
