@@ -21,21 +21,16 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from ros2_depth.camera_model import fill_camera_info, PinholeCamera
+from ros2_depth import topics
 from ros2_depth.image_encoding import fill_image
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 # Output key -> (topic relative to the node's namespace, type).
-OUTPUTS = {
-    'depth': ('depth/image', Image),
-    'info': ('depth/camera_info', CameraInfo),
-    'normals': ('normals/image', Image),
-    'points': ('points', PointCloud2),
-}
+_TYPES = {'info': CameraInfo, 'points': PointCloud2}
+OUTPUTS = {key: (topic, _TYPES.get(key, Image)) for key, topic in topics.OUTPUTS.items()
+           if key not in topics.LABEL_KEYS}
 # Published only by models with a labels output.
-LABEL_OUTPUTS = {
-    'labels': ('labels/image', Image),
-    'labels_color': ('labels/color', Image),
-}
+LABEL_OUTPUTS = {key: (topics.OUTPUTS[key], Image) for key in topics.LABEL_KEYS}
 Stamp = Tuple[int, int]
 
 
@@ -61,9 +56,18 @@ def isolated_ros_env(salt: int = 0) -> Dict[str, str]:
 
 
 def start_node_process(
-    log_path: Path, env: Dict[str, str], namespace: str, ros_args: Sequence[str] = ()
+    log_path: Path,
+    env: Dict[str, str],
+    namespace: str,
+    ros_args: Sequence[str] = (),
+    layout: bool = False,
 ) -> subprocess.Popen:
-    """Start depth_node as its own process in `namespace`, console output to `log_path`."""
+    """
+    Start depth_node as its own process in `namespace`, console output to `log_path`.
+
+    With `layout`, its outputs are remapped as launch/depth.launch.py does (ros2_depth.topics):
+    into `<namespace>/mono_depth/`.
+    """
     cmd = [
         sys.executable,
         '-m',
@@ -71,6 +75,7 @@ def start_node_process(
         '--ros-args',
         '-r',
         f'__ns:={namespace}',
+        *(topics.output_remap_args() if layout else ()),
         *ros_args,
     ]
     with open(log_path, 'w') as log:
@@ -116,12 +121,14 @@ class DepthClient:
         image_topic: str = 'image',
         name: str = 'depth_client',
         labels: bool = False,
+        layout: bool = False,
     ) -> None:
         """
         Create the context (in `env`'s ROS domain), publishers and output subscriptions.
 
         With `labels`, it also subscribes to the labels outputs (and so makes the node compute
-        them).
+        them). With `layout`, it reads the outputs where launch/depth.launch.py puts them, under
+        `<namespace>/mono_depth/` (start_node_process(layout=True) starts a node that way).
         """
         for key in ISOLATION:
             if key in env:
@@ -148,7 +155,9 @@ class DepthClient:
         out_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
         )
-        self.outputs = dict(OUTPUTS, **(LABEL_OUTPUTS if labels else {}))
+        prefix = f'{topics.OUTPUT_NAMESPACE}/' if layout else ''
+        self.outputs = {key: (prefix + topic, msg_type) for key, (topic, msg_type)
+                        in dict(OUTPUTS, **(LABEL_OUTPUTS if labels else {})).items()}
         for key, (topic, msg_type) in self.outputs.items():
             self.node.create_subscription(msg_type, topic, self._recorder(key), out_qos)
 
