@@ -1,5 +1,5 @@
 """
-depth_node's topic names and the layout that launch/depth.launch.py gives them in a camera namespace.
+depth_node's topic names, and the layout launch/depth.launch.py gives them in a camera namespace.
 
 The node uses relative names (`image`, `camera_info` in; `depth/image`, `points`... out). The
 launch file puts it in the camera's namespace, so it reads `<camera>/<image>` and

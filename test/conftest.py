@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny ONNX model, the real camera data in test/data, a colcon install space."""
+"""Shared fixtures: a tiny ONNX model, the camera data in test/data, a colcon install space."""
 
 from __future__ import annotations
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 COLCON = Path(sys.executable).parent / 'colcon'

@@ -97,6 +97,7 @@ def test_the_runtime_top_level_is_the_node_core() -> None:
     package = Path(__file__).resolve().parents[1] / 'ros2_depth'
     assert sorted(p.stem for p in package.glob('*.py')) == [
         '__init__', 'camera_info_cache', 'camera_model', 'cli', 'depth_node', 'geometry',
-        'image_encoding', 'metrics', 'model_spec', 'pipeline', 'resources', 'ros_messages']
+        'image_encoding', 'metrics', 'model_spec', 'pipeline', 'resources', 'ros_messages',
+        'topics']
     assert sorted(p.stem for p in (package / 'demo').glob('*.py')) == [
         '__init__', 'bag_source', 'depth_client', 'run', 'scene', 'soak', 'visualize']

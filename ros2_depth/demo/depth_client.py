@@ -20,8 +20,8 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from ros2_depth.camera_model import fill_camera_info, PinholeCamera
 from ros2_depth import topics
+from ros2_depth.camera_model import fill_camera_info, PinholeCamera
 from ros2_depth.image_encoding import fill_image
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
