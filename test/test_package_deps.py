@@ -36,6 +36,7 @@ MODULES: Dict[str, Dep] = {
     'ament_index_python': Dep('ament_index_python', None),
     'ament_pep257': Dep('ament_pep257', None),
     'builtin_interfaces': Dep('builtin_interfaces', None),
+    'composition_interfaces': Dep('composition_interfaces', None),
     'cv2': Dep('python3-opencv', 'opencv-python-headless'),
     'diagnostic_msgs': Dep('diagnostic_msgs', None),
     'launch': Dep('launch', None),
@@ -57,9 +58,9 @@ MODULES: Dict[str, Dep] = {
 TEST_TOOLS = {'python3-pytest-timeout'}
 # ROS packages that are not published as PyPI wheels: a ROS install has them, and scripts/setup-env
 # builds them from ../shared/third_party where that is (scripts/install-ros2-launch).
-NO_WHEEL = {'launch', 'launch_ros', 'launch_testing'}
+NO_WHEEL = {'composition_interfaces', 'launch', 'launch_ros', 'launch_testing'}
 # The other ROS packages that scripts/install-ros2-launch builds (constraints-jazzy.txt pins them).
-FROM_THIRD_PARTY = {'composition_interfaces', 'launch_testing_ros', 'launch_xml', 'launch_yaml'}
+FROM_THIRD_PARTY = {'launch_testing_ros', 'launch_xml', 'launch_yaml'}
 # Python packages that the ROS wheels install besides those imported here (pip freeze lists them).
 ROS_WHEEL_CONTENTS = {
     'action_msgs', 'geometry_msgs', 'lifecycle_msgs', 'rcutils', 'rmw_dds_common',
