@@ -10,6 +10,7 @@ launch_testing's pytest plugin) on a colcon install space, with the tiny test mo
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 import subprocess
@@ -17,6 +18,7 @@ import sys
 import xml.etree.ElementTree as ElementTree
 
 import pytest
+from ros2_depth import topics
 from ros2_depth.demo.depth_client import isolated_ros_env
 
 # Not imported here: importing launch replaces the logging module's logger class, which would hide
@@ -53,3 +55,25 @@ def test_launch_file_publishes_depth(install_space: Path, tiny_model: Path,
     cases = ElementTree.parse(junit).getroot().iter('testcase')
     names = sorted(case.get('name') for case in cases)
     assert names == ['test_exit_code', 'test_outputs_under_the_layout'], output
+
+
+def test_rviz_true_opens_the_config_for_this_camera(install_space: Path, tmp_path: Path) -> None:
+    """rviz:=true gives an rviz2 node on a copy of config/depth.rviz for the camera given."""
+    env = dict(os.environ, AMENT_PREFIX_PATH=str(install_space))
+    cmd = [sys.executable, str(REPO / 'test' / 'launch_evaluate.py'),
+           str(REPO / 'launch' / 'depth.launch.py'), str(REPO / 'config' / 'depth_node.yaml'),
+           'rviz:=true', 'camera:=/robot/front', 'image:=image_raw', 'frame:=front_optical']
+    run = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rviz = json.loads(run.stdout.splitlines()[-1])['rviz']
+    assert (rviz['package'], rviz['executable']) == ('rviz2', 'rviz2')
+    flag, path = rviz['arguments']
+    assert flag == '-d'
+    shipped = install_space / 'share' / 'ros2_depth' / 'config' / 'depth.rviz'
+    expected = topics.retarget_rviz_config(shipped.read_text(), camera='/robot/front',
+                                           image='image_raw', frame='front_optical')
+    try:
+        assert Path(path).read_text() == expected
+    finally:
+        Path(path).unlink()
+    assert '/robot/front/mono_depth/points' in expected

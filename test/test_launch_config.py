@@ -62,6 +62,7 @@ def evaluated_launch() -> NodeLaunch:
         capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     launch = json.loads(run.stdout.splitlines()[-1])
+    assert launch['rviz'] is None, 'rviz is off by default'
     return NodeLaunch(launch['namespace'], [tuple(r) for r in launch['remappings']],
                       launch['params_files'])
 
