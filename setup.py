@@ -26,7 +26,8 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),
         ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
-        ('share/' + PACKAGE + '/config', glob('config/*.yaml') + glob('config/*.xml')),
+        ('share/' + PACKAGE + '/config',
+         glob('config/*.yaml') + glob('config/*.xml') + glob('config/*.rviz')),
         ('share/' + PACKAGE + '/engines', glob('engines/*.onnx') + glob('engines/*.json')
          + glob('engines/*.pt')),
         *bag_data_files(),

@@ -1,44 +1,84 @@
 """
 Start depth_node on a camera: `ros2 launch ros2_depth depth.launch.py camera:=/camera/color`.
 
-The node's relative topics are remapped onto the camera's: <camera>/<image> and
-<camera>/camera_info in; <camera>/depth/image, <camera>/depth/camera_info, <camera>/normals/image,
-<camera>/points and, for a model with labels, <camera>/labels/image and <camera>/labels/color
-out. Choose the model, backend and QoS in a parameter file (see
-config/depth_node.yaml).
+Topic layout (ros2_depth/topics.py): the node runs in the camera's namespace and reads
+<camera>/<image> and <camera>/camera_info; its outputs go to the child namespace mono_depth,
+where they cannot collide with an RGB-D driver's or depth_image_proc's own depth/camera_info
+and points: <camera>/mono_depth/depth/image, <camera>/mono_depth/depth/camera_info,
+<camera>/mono_depth/normals/image, <camera>/mono_depth/points and, for a model with labels,
+<camera>/mono_depth/labels/image and <camera>/mono_depth/labels/color. Choose the model, backend
+and QoS in a parameter file (see config/depth_node.yaml). rviz:=true also starts RViz with
+config/depth.rviz, its topics and fixed frame set for this camera.
 """
 
-import os
+import re
+import tempfile
 
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration, PythonExpression
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+from ros2_depth.topics import OUTPUT_NAMESPACE, output_remappings, retarget_rviz_config
 
-# Launch arguments and defaults; test/test_launch_config.py starts the node the same way.
+# Launch arguments with plain-string defaults (test/test_launch_config.py reads them).
 ARGUMENTS = {
     'camera': ('/camera', 'Namespace of the camera whose images are used.'),
     'image': ('image_rect', 'Image topic inside the camera namespace (rectified colour).'),
-    'params_file': ('', 'Parameter file; empty: share/ros2_depth/config/depth_node.yaml.'),
     'use_sim_time': ('false', 'Use /clock, e.g. when replaying a bag with --clock.'),
+    'rviz': ('false', 'true: also start rviz2 with config/depth.rviz.'),
+    'frame': ('camera_optical_frame',
+              "RViz's fixed frame: the camera's optical frame (the frame_id of its images)."),
 }
 
 
+def _use_sim_time() -> dict:
+    """Return the use_sim_time parameter from the launch argument, as a bool."""
+    return {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)}
+
+
+def _rviz(context, *args, **kwargs):
+    """Start rviz2 on config/depth.rviz, retargeted to this launch's camera, image and frame."""
+    share = FindPackageShare('ros2_depth').perform(context)
+    camera = LaunchConfiguration('camera').perform(context)
+    with open(f'{share}/config/depth.rviz') as shipped:
+        text = retarget_rviz_config(
+            shipped.read(),
+            camera=camera,
+            image=LaunchConfiguration('image').perform(context),
+            frame=LaunchConfiguration('frame').perform(context),
+        )
+    prefix = 'ros2_depth' + re.sub(r'[^A-Za-z0-9]+', '_', camera) + '_'
+    with tempfile.NamedTemporaryFile('w', prefix=prefix, suffix='.rviz', delete=False) as config:
+        config.write(text)
+    return [
+        Node(
+            package='rviz2',
+            executable='rviz2',
+            name='rviz2',
+            arguments=['-d', config.name],
+            parameters=[_use_sim_time()],
+            output='screen',
+        )
+    ]
+
+
 def generate_launch_description() -> LaunchDescription:
-    """Declare the arguments and the node."""
-    default_params = os.path.join(
-        get_package_share_directory('ros2_depth'), 'config', 'depth_node.yaml'
-    )
-    params_file = PythonExpression(
-        ["'", LaunchConfiguration('params_file'), "' or '", default_params, "'"]
-    )
-    sim_time = PythonExpression(["'", LaunchConfiguration('use_sim_time'), "' == 'true'"])
+    """Declare the arguments, the node and (with rviz:=true) RViz."""
+    default_params = PathJoinSubstitution(
+        [FindPackageShare('ros2_depth'), 'config', 'depth_node.yaml'])
     return LaunchDescription(
         [
             *(
                 DeclareLaunchArgument(name, default_value=default, description=description)
                 for name, (default, description) in ARGUMENTS.items()
+            ),
+            DeclareLaunchArgument(
+                'params_file',
+                default_value=default_params,
+                description='Parameter file of depth_node (default: config/depth_node.yaml).',
             ),
             Node(
                 package='ros2_depth',
@@ -47,8 +87,12 @@ def generate_launch_description() -> LaunchDescription:
                 namespace=LaunchConfiguration('camera'),
                 output='screen',
                 emulate_tty=True,
-                parameters=[params_file, {'use_sim_time': sim_time}],
-                remappings=[('image', LaunchConfiguration('image'))],
+                parameters=[LaunchConfiguration('params_file'), _use_sim_time()],
+                remappings=[
+                    ('image', LaunchConfiguration('image')),
+                    *output_remappings(OUTPUT_NAMESPACE),
+                ],
             ),
+            OpaqueFunction(function=_rviz, condition=IfCondition(LaunchConfiguration('rviz'))),
         ]
     )

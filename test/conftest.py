@@ -1,8 +1,9 @@
-"""Shared fixtures: a tiny ONNX model and the real camera data in test/data."""
+"""Shared fixtures: a tiny ONNX model, the camera data in test/data, a colcon install space."""
 
 from __future__ import annotations
 
 from pathlib import Path
+import subprocess
 import sys
 from typing import Dict, Iterator
 
@@ -49,3 +50,30 @@ def client(env: Dict[str, str]) -> Iterator[object]:
     harness = Harness(env, namespace='/cam')
     yield harness
     harness.close()
+
+
+@pytest.fixture(scope='session')
+def install_space(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run `colcon build` on a copy of the package and return its install/ros2_depth prefix."""
+    colcon = Path(sys.executable).parent / 'colcon'
+    if not colcon.exists():
+        pytest.fail(f'{colcon} is missing: run scripts/setup-env, which installs colcon')
+    work = tmp_path_factory.mktemp('colcon')
+    cmd = [
+        str(colcon),
+        '--log-base',
+        str(work / 'log'),
+        'build',
+        '--base-paths',
+        str(REPO),
+        '--build-base',
+        str(work / 'build'),
+        '--install-base',
+        str(work / 'install'),
+    ]
+    result = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'Summary: 1 package finished' in result.stdout, (
+        'only ros2_depth is built (trainer has COLCON_IGNORE)'
+    )
+    return work / 'install' / 'ros2_depth'

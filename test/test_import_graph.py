@@ -99,7 +99,7 @@ def test_the_runtime_top_level_is_the_node_core() -> None:
     assert sorted(p.stem for p in package.glob('*.py')) == [
         '__init__', 'camera_info_cache', 'camera_model', 'cli', 'compressed_image', 'depth_node',
         'depth_node_managed', 'geometry', 'image_encoding', 'metrics', 'model_spec', 'pipeline',
-        'resample', 'resources', 'ros_messages']
+        'resample', 'resources', 'ros_messages', 'topics']
     assert sorted(p.stem for p in (package / 'demo').glob('*.py')) == [
         '__init__', 'bag_processing', 'bag_source', 'depth_client', 'image_files', 'run', 'scene',
         'soak', 'visualize']

@@ -1,27 +1,48 @@
 """
-The shipped configuration (config/depth_node.yaml, the launch remappings) on the bundled model.
+The shipped configuration (config/depth_node.yaml, the launch namespace and remaps), bundled model.
 
-launch/launch_ros are not available as wheels, so this starts the node as a plain process exactly
-as launch/depth.launch.py does with its default arguments; test_depth_launch.py runs the launch
-file itself where launch_testing exists.
+Where the launch packages are installed (scripts/setup-env builds them from ../shared/third_party),
+the node's namespace, remappings and parameter files are those that launch/depth.launch.py itself
+produces with its default arguments; without them, the launch file's ARGUMENTS are parsed (not
+run) and the remappings are the layout of ros2_depth/topics.py, which the launch file imports.
+The node then runs as a plain process with them; test_depth_launch.py runs the launch file itself.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import json
 from pathlib import Path
 import re
+import subprocess
+import sys
+from typing import List, NamedTuple, Tuple
 
 import numpy as np
+import pytest
+from ros2_depth import topics
 from ros_harness import (
     Harness,
     isolated_ros_env,
     make_camera_info,
     make_image,
-    start_depth_node,
+    start_node_process,
     stop_process,
 )
 
 REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = REPO / 'launch' / 'depth.launch.py'
+PARAMS = REPO / 'config' / 'depth_node.yaml'
+HAVE_LAUNCH = all(importlib.util.find_spec(m) for m in ('launch', 'launch_ros'))
+
+
+class NodeLaunch(NamedTuple):
+    """How the launch file starts depth_node: namespace, remappings and parameter files."""
+
+    namespace: str
+    remappings: List[Tuple[str, str]]
+    params_files: List[str]
 
 
 def test_every_parameter_is_documented_and_configured_with_its_default() -> None:
@@ -41,35 +62,72 @@ def test_every_parameter_is_documented_and_configured_with_its_default() -> None
 
 
 def launch_defaults() -> dict:
-    """Return the launch file's ARGUMENTS, read without importing launch."""
-    source = (REPO / 'launch' / 'depth.launch.py').read_text()
-    namespace: dict = {}
-    start = source.index('ARGUMENTS = {')
-    exec(source[start:source.index('}\n', start) + 2], namespace)  # a plain dict literal
-    return {name: default for name, (default, _) in namespace['ARGUMENTS'].items()}
+    """Return the launch file's ARGUMENTS defaults, parsed from its source (a dict literal)."""
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    for statement in tree.body:
+        if isinstance(statement, ast.Assign) and getattr(statement.targets[0], 'id', '') == (
+                'ARGUMENTS'):
+            return {name: default
+                    for name, (default, _) in ast.literal_eval(statement.value).items()}
+    raise AssertionError('launch/depth.launch.py has no ARGUMENTS dict')
+
+
+def evaluated_launch() -> NodeLaunch:
+    """Evaluate depth.launch.py's Node with its default arguments, as `ros2 launch` would."""
+    run = subprocess.run(
+        [sys.executable, str(REPO / 'test' / 'launch_evaluate.py'), str(LAUNCH_FILE), str(PARAMS)],
+        capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    launch = json.loads(run.stdout.splitlines()[-1])
+    assert launch['rviz'] is None, 'rviz is off by default'
+    return NodeLaunch(launch['namespace'], [tuple(r) for r in launch['remappings']],
+                      launch['params_files'])
+
+
+def node_launch() -> NodeLaunch:
+    """Return how the launch file starts the node: evaluated where possible, else parsed."""
+    if HAVE_LAUNCH:
+        return evaluated_launch()
+    defaults = launch_defaults()
+    return NodeLaunch(defaults['camera'], [('image', defaults['image']),
+                                           *topics.output_remappings()], [str(PARAMS)])
+
+
+def test_launch_file_is_static_python() -> None:
+    """No string-built PythonExpression (it broke on a quote); the outputs use the layout."""
+    source = LAUNCH_FILE.read_text()
+    assert 'PythonExpression' not in source
+    assert '*output_remappings(OUTPUT_NAMESPACE)' in source
+    assert set(launch_defaults()) == {'camera', 'image', 'use_sim_time', 'rviz', 'frame'}
+
+
+@pytest.mark.skipif(not HAVE_LAUNCH, reason='launch/launch_ros are not installed '
+                    '(scripts/setup-env builds them from ../shared/third_party)')
+def test_launch_file_evaluates_to_the_layout() -> None:
+    """With its defaults the launch file gives the camera namespace, the layout and the yaml."""
+    launch = evaluated_launch()
+    defaults = launch_defaults()
+    assert launch.namespace == defaults['camera'] == '/camera'
+    assert launch.remappings == [('image', 'image_rect'), *topics.output_remappings()]
+    assert launch.params_files[0] == str(PARAMS)
 
 
 def run_configuration(
     tmp_path: Path, reliability: str, width: int, height: int, *extra: str
 ) -> None:
-    """Start the node with the shipped parameter file and launch remappings; check one frame."""
-    defaults = launch_defaults()
+    """Start the node with the launch file's namespace, remaps and parameters; check a frame."""
+    launch = node_launch()
+    image_topic = dict(launch.remappings)['image']
     env = isolated_ros_env()
     log = tmp_path / 'node.log'
-    proc = start_depth_node(
-        None,
-        log,
-        env,
-        '-r',
-        f'image:={defaults["image"]}',
-        '--params-file',
-        str(REPO / 'config' / 'depth_node.yaml'),
-        *extra,
-        namespace=defaults['camera'],
-    )
-    harness = Harness(
-        env, namespace=defaults['camera'], reliability=reliability, image_topic=defaults['image']
-    )
+    args = []
+    for src, dst in launch.remappings:
+        args += ['-r', f'{src}:={dst}']
+    for path in launch.params_files:
+        args += ['--params-file', path]
+    proc = start_node_process(log, env, launch.namespace, [*args, *extra])
+    harness = Harness(env, namespace=launch.namespace, reliability=reliability,
+                      image_topic=image_topic, layout=True)
     try:
         assert harness.wait_for_node(), log.read_text()
         stamp = (42, 0)

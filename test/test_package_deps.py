@@ -36,6 +36,7 @@ MODULES: Dict[str, Dep] = {
     'ament_index_python': Dep('ament_index_python', None),
     'ament_pep257': Dep('ament_pep257', None),
     'builtin_interfaces': Dep('builtin_interfaces', None),
+    'composition_interfaces': Dep('composition_interfaces', None),
     'cuda': Dep(None, 'cuda-python'),  # CUDA Python bindings, the tensorrt backend's only
     'cv2': Dep('python3-opencv', 'opencv-python-headless'),
     'diagnostic_msgs': Dep('diagnostic_msgs', None),
@@ -60,8 +61,11 @@ MODULES: Dict[str, Dep] = {
 OPTIONAL = {'cuda', 'tensorrt'}
 # Test dependencies that no test imports: pytest-timeout enforces pytest.ini's `timeout`.
 TEST_TOOLS = {'python3-pytest-timeout'}
-# ROS packages that are not published as PyPI wheels (README: launch tests need a ROS install).
-NO_WHEEL = {'launch', 'launch_ros', 'launch_testing'}
+# ROS packages that are not published as PyPI wheels: a ROS install has them, and scripts/setup-env
+# builds them from ../shared/third_party where that is (scripts/install-ros2-launch).
+NO_WHEEL = {'composition_interfaces', 'launch', 'launch_ros', 'launch_testing'}
+# The other ROS packages that scripts/install-ros2-launch builds (constraints-jazzy.txt pins them).
+FROM_THIRD_PARTY = {'launch_testing_ros', 'launch_xml', 'launch_yaml'}
 # Python packages that the ROS wheels install besides those imported here (pip freeze lists them).
 ROS_WHEEL_CONTENTS = {
     'action_msgs', 'geometry_msgs', 'rcutils', 'rmw_dds_common',
@@ -238,7 +242,7 @@ def test_requirements_install_what_is_declared(distro: str) -> None:
 
 def test_distributions_share_every_pin_but_ros() -> None:
     """Jazzy's and Kilted's constraints differ only in ROS 2 packages (same numpy, torch, ...)."""
-    ros = {m for m in MODULES if MODULES[m].pip is None} | ROS_WHEEL_CONTENTS
+    ros = {m for m in MODULES if MODULES[m].pip is None} | ROS_WHEEL_CONTENTS | FROM_THIRD_PARTY
 
     def pins(distro: str) -> Set[str]:
         lines = (REPO / 'requirements' / f'constraints-{distro}.txt').read_text().splitlines()

@@ -20,23 +20,18 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from ros2_depth import topics
 from ros2_depth.camera_model import fill_camera_info, PinholeCamera
 from ros2_depth.image_encoding import fill_image
 from ros2_depth.resources import FASTDDS_PROFILE_VARIABLES
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 # Output key -> (topic relative to the node's namespace, type).
-OUTPUTS = {
-    'depth': ('depth/image', Image),
-    'info': ('depth/camera_info', CameraInfo),
-    'normals': ('normals/image', Image),
-    'points': ('points', PointCloud2),
-}
+_TYPES = {'info': CameraInfo, 'points': PointCloud2}
+OUTPUTS = {key: (topic, _TYPES.get(key, Image)) for key, topic in topics.OUTPUTS.items()
+           if key not in topics.LABEL_KEYS}
 # Published only by models with a labels output.
-LABEL_OUTPUTS = {
-    'labels': ('labels/image', Image),
-    'labels_color': ('labels/color', Image),
-}
+LABEL_OUTPUTS = {key: (topics.OUTPUTS[key], Image) for key in topics.LABEL_KEYS}
 Stamp = Tuple[int, int]
 
 
@@ -67,8 +62,14 @@ def start_node_process(
     namespace: str,
     ros_args: Sequence[str] = (),
     module: str = 'ros2_depth.depth_node',
+    layout: bool = False,
 ) -> subprocess.Popen:
-    """Start depth_node (or another node `module`) as its own process, output to `log_path`."""
+    """
+    Start depth_node (or another node `module`) in `namespace`, console output to `log_path`.
+
+    With `layout`, its outputs are remapped as launch/depth.launch.py does (ros2_depth.topics):
+    into `<namespace>/mono_depth/`.
+    """
     cmd = [
         sys.executable,
         '-m',
@@ -76,6 +77,7 @@ def start_node_process(
         '--ros-args',
         '-r',
         f'__ns:={namespace}',
+        *(topics.output_remap_args() if layout else ()),
         *ros_args,
     ]
     with open(log_path, 'w') as log:
@@ -122,13 +124,16 @@ class DepthClient:
         name: str = 'depth_client',
         labels: bool = False,
         image_type: type = Image,
+        layout: bool = False,
     ) -> None:
         """
         Create the context (in `env`'s ROS domain), publishers and output subscriptions.
 
         With `labels`, it also subscribes to the labels outputs (and so makes the node compute
         them). `image_type` CompressedImage (with `image_topic` image/compressed) feeds a node
-        started with image_transport:=compressed.
+        started with image_transport:=compressed. With `layout`, it reads the outputs where
+        launch/depth.launch.py puts them, under `<namespace>/mono_depth/` (start_node_process(
+        layout=True) starts a node that way).
         """
         # before this process's first participant, which reads the Fast DDS profile
         for key in ISOLATION + FASTDDS_PROFILE_VARIABLES:
@@ -156,7 +161,9 @@ class DepthClient:
         out_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
         )
-        self.outputs = dict(OUTPUTS, **(LABEL_OUTPUTS if labels else {}))
+        prefix = f'{topics.OUTPUT_NAMESPACE}/' if layout else ''
+        self.outputs = {key: (prefix + topic, msg_type) for key, (topic, msg_type)
+                        in dict(OUTPUTS, **(LABEL_OUTPUTS if labels else {})).items()}
         for key, (topic, msg_type) in self.outputs.items():
             self.node.create_subscription(msg_type, topic, self._recorder(key), out_qos)
 

@@ -156,8 +156,8 @@ def run_demo(options: DemoOptions) -> Dict[str, Any]:
         has_labels = spec.output('labels') is not None
     except ModelSpecError:
         has_labels = False  # the node says what is wrong with the model, in its own log
-    proc = start_node_process(node_log, env, NAMESPACE, ros_args)
-    client = DepthClient(env, NAMESPACE, name='demo_camera', labels=has_labels)
+    proc = start_node_process(node_log, env, NAMESPACE, ros_args, layout=True)
+    client = DepthClient(env, NAMESPACE, name='demo_camera', labels=has_labels, layout=True)
     bag_summaries: List[Dict[str, Any]] = []
     try:
         if not client.wait_for_node(options.timeout_s):

@@ -148,8 +148,8 @@ def run_soak(options: SoakOptions) -> Dict[str, Any]:
         env = with_fastdds_profile(env)
     node_log = options.node_log or Path(tempfile.mkdtemp(prefix='soak_')) / 'depth_node.log'
     ros_args = ['-p', f'num_threads:={options.num_threads}', '-p', f'model:={model}']
-    proc = start_node_process(node_log, env, NAMESPACE, ros_args)
-    client = SoakClient(env, NAMESPACE, name='soak_camera',
+    proc = start_node_process(node_log, env, NAMESPACE, ros_args, layout=True)
+    client = SoakClient(env, NAMESPACE, name='soak_camera', layout=True,
                         labels=spec.output('labels') is not None)
     statuses: List[Tuple[float, Dict[str, float]]] = []  # (monotonic time, counters)
     client.node.create_subscription(
