@@ -8,7 +8,10 @@ and points: <camera>/mono_depth/depth/image, <camera>/mono_depth/depth/camera_in
 <camera>/mono_depth/normals/image, <camera>/mono_depth/points and, for a model with labels,
 <camera>/mono_depth/labels/image and <camera>/mono_depth/labels/color. Choose the model, backend
 and QoS in a parameter file (see config/depth_node.yaml). rviz:=true also starts RViz with
-config/depth.rviz, its topics and fixed frame set for this camera.
+config/depth.rviz, its topics and fixed frame set for this camera. executable:=depth_node_managed
+starts the lifecycle variant (configure and activate it, e.g. with nav2_lifecycle_manager). The
+node runs with the Fast DDS profile config/fastdds.xml (images through shared memory) unless
+FASTRTPS_DEFAULT_PROFILES_FILE names another or fastdds_profile:= does.
 """
 
 import re
@@ -17,7 +20,7 @@ import tempfile
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
@@ -31,7 +34,11 @@ ARGUMENTS = {
     'rviz': ('false', 'true: also start rviz2 with config/depth.rviz.'),
     'frame': ('camera_optical_frame',
               "RViz's fixed frame: the camera's optical frame (the frame_id of its images)."),
+    'executable': ('depth_node',
+                   'depth_node, or depth_node_managed: the lifecycle node (README).'),
 }
+# The executables the `executable` argument may name.
+EXECUTABLES = ('depth_node', 'depth_node_managed')
 
 
 def _use_sim_time() -> dict:
@@ -69,11 +76,26 @@ def generate_launch_description() -> LaunchDescription:
     """Declare the arguments, the node and (with rviz:=true) RViz."""
     default_params = PathJoinSubstitution(
         [FindPackageShare('ros2_depth'), 'config', 'depth_node.yaml'])
+    # A profile the user exported stays in force; else the shipped one.
+    default_profile = EnvironmentVariable(
+        'FASTRTPS_DEFAULT_PROFILES_FILE',
+        default_value=PathJoinSubstitution(
+            [FindPackageShare('ros2_depth'), 'config', 'fastdds.xml']))
+    profile = LaunchConfiguration('fastdds_profile')
     return LaunchDescription(
         [
             *(
-                DeclareLaunchArgument(name, default_value=default, description=description)
+                DeclareLaunchArgument(
+                    name, default_value=default, description=description,
+                    **({'choices': list(EXECUTABLES)} if name == 'executable' else {}))
                 for name, (default, description) in ARGUMENTS.items()
+            ),
+            DeclareLaunchArgument(
+                'fastdds_profile',
+                default_value=default_profile,
+                description='Fast DDS XML profile of the node (default: '
+                            '$FASTRTPS_DEFAULT_PROFILES_FILE, else config/fastdds.xml: images '
+                            'through shared memory).',
             ),
             DeclareLaunchArgument(
                 'params_file',
@@ -82,11 +104,14 @@ def generate_launch_description() -> LaunchDescription:
             ),
             Node(
                 package='ros2_depth',
-                executable='depth_node',
+                executable=LaunchConfiguration('executable'),
                 name='depth_node',
                 namespace=LaunchConfiguration('camera'),
                 output='screen',
                 emulate_tty=True,
+                # Fast DDS 2 (Humble, Jazzy) reads the first, Fast DDS 3 (Kilted) the second.
+                additional_env={'FASTRTPS_DEFAULT_PROFILES_FILE': profile,
+                                'FASTDDS_DEFAULT_PROFILES_FILE': profile},
                 parameters=[LaunchConfiguration('params_file'), _use_sim_time()],
                 remappings=[
                     ('image', LaunchConfiguration('image')),
