@@ -30,7 +30,7 @@ from ros2_depth.camera_info_cache import CameraInfoCache, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
 from ros2_depth.geometry import backproject
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
-from ros2_depth.model_spec import load_spec, ModelSpecError
+from ros2_depth.model_spec import load_spec_for_precision, ModelSpecError, PRECISIONS
 from ros2_depth.pipeline import DepthPipeline, label_palette, PipelineError, RESIZE_MODES
 from ros2_depth.resources import default_model_path
 from ros2_depth.ros_messages import camera_info_message, cloud_message, image_message
@@ -58,6 +58,13 @@ PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
         '',
         'Model sidecar (.json) or ONNX file with its .json beside it; empty: the bundled '
         'default model in share/ros2_depth/engines.',
+        {'read_only': True},
+    ),
+    'precision': (
+        'fp32',
+        'Model precision, "fp32" or "int8": int8 runs the INT8 model beside the configured one '
+        '(NAME.int8.json, made by "ros2-depth-train quantize"); a model given by path as an INT8 '
+        'file runs INT8 either way.',
         {'read_only': True},
     ),
     'backend': (
@@ -127,6 +134,7 @@ class DepthNode(Node):
             ('resize_mode', RESIZE_MODES),
             ('input_qos', QOS_CHOICES),
             ('output_qos', QOS_CHOICES),
+            ('precision', PRECISIONS),
         ):
             if param[name] not in choices:
                 raise PipelineError(
@@ -135,11 +143,12 @@ class DepthNode(Node):
 
         self._max_pixels = int(param['max_image_pixels'])
         model_path = Path(param['model']) if param['model'] else default_model_path()
-        self.spec = load_spec(model_path)
+        self.spec = load_spec_for_precision(model_path, param['precision'])
         backend = create_backend(param['backend'], self.spec, num_threads=param['num_threads'])
         self.pipeline = DepthPipeline(self.spec, backend, param['resize_mode'])
         log = self.get_logger()
-        log.info(f'model {self.spec.name} ({model_path}) on {backend.describe()}')
+        log.info(f'model {self.spec.name} {self.spec.precision} ({self.spec.path}) on '
+                 f'{backend.describe()}')
         if not self.spec.trained:
             log.warning(
                 f'model {self.spec.name} has untrained weights: its depth is not meaningful'
@@ -421,6 +430,7 @@ class DepthNode(Node):
         values = dict(
             self.stats,
             model=self.spec.name,
+            precision=self.spec.precision,
             inference_ms=f'{self._inference_ms:.1f}',
             latency_ms=f'{self._latency_ms:.1f}',
         )
