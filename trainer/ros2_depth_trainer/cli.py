@@ -23,6 +23,7 @@ COMMANDS = {
     'evaluate': 'ros2_depth_trainer.evaluate_command',
     'curves': 'ros2_depth_trainer.curves_command',
     'finetune': 'ros2_depth_trainer.finetune_command',
+    'quantize': 'ros2_depth_trainer.quantize_command',
 }
 
 
