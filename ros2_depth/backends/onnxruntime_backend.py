@@ -1,8 +1,8 @@
-"""ONNX Runtime on the CPU: the embedded default backend."""
+"""ONNX Runtime: the embedded default backend, on the CPU (or a GPU execution provider)."""
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import onnxruntime as ort
@@ -11,14 +11,35 @@ from ros2_depth.backends.base import BackendError, InferenceBackend
 from ros2_depth.model_spec import ModelSpec
 
 
+# provider option -> ONNX Runtime execution provider
+PROVIDERS = {
+    'cpu': 'CPUExecutionProvider',
+    'cuda': 'CUDAExecutionProvider',
+    'tensorrt': 'TensorrtExecutionProvider',
+}
+
+
+def unavailable_reason(provider: str = 'cpu', **_: Any) -> Optional[str]:
+    """Return why ``provider`` cannot run in this ONNX Runtime build, or None."""
+    if provider not in PROVIDERS:
+        return f'unknown provider "{provider}"; choose one of {sorted(PROVIDERS)}'
+    if PROVIDERS[provider] not in ort.get_available_providers():
+        return (f'{PROVIDERS[provider]} is not in this onnxruntime {ort.__version__} build '
+                f'(it has {", ".join(ort.get_available_providers())})')
+    return None
+
+
 class OnnxRuntimeBackend(InferenceBackend):
-    """Runs the model's ONNX file with the CPU execution provider."""
+    """Runs the model's ONNX file with one execution provider (default: the CPU)."""
 
     name = 'onnxruntime'
 
-    def __init__(self, spec: ModelSpec, num_threads: int = 0) -> None:
+    def __init__(self, spec: ModelSpec, num_threads: int = 0, provider: str = 'cpu') -> None:
         """Load the ONNX file and check its inputs and outputs against the sidecar."""
         super().__init__(spec)
+        reason = unavailable_reason(provider)
+        if reason is not None:
+            raise BackendError(reason)
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(int(num_threads), 0)
         options.inter_op_num_threads = 1
@@ -26,12 +47,19 @@ class OnnxRuntimeBackend(InferenceBackend):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         self.num_threads = num_threads
+        self.provider = PROVIDERS[provider]
+        providers = [self.provider] + (['CPUExecutionProvider'] if provider != 'cpu' else [])
         try:
             self.session = ort.InferenceSession(
-                str(spec.onnx_path), sess_options=options, providers=['CPUExecutionProvider']
+                str(spec.onnx_path), sess_options=options, providers=providers
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise BackendError(f'ONNX Runtime cannot load {spec.onnx_path}: {exc}') from exc
+        if self.session.get_providers()[0] != self.provider:  # it falls back without a word
+            raise BackendError(
+                f'ONNX Runtime could not start {self.provider} for {spec.onnx_path} (it runs '
+                f'on {self.session.get_providers()}); check the GPU driver and libraries'
+            )
         self._check_signature()
         self._keys: List[str] = list(spec.outputs)
         self._names: List[str] = [spec.outputs[k].name for k in self._keys]
@@ -73,4 +101,4 @@ class OnnxRuntimeBackend(InferenceBackend):
     def describe(self) -> str:
         """Name, provider and thread count."""
         threads = self.num_threads if self.num_threads > 0 else 'all cores'
-        return f'onnxruntime {ort.__version__} CPUExecutionProvider, {threads} thread(s)'
+        return f'onnxruntime {ort.__version__} {self.provider}, {threads} thread(s)'

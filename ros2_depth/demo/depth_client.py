@@ -116,12 +116,13 @@ class DepthClient:
         image_topic: str = 'image',
         name: str = 'depth_client',
         labels: bool = False,
+        outputs: Optional[Dict[str, Tuple[str, type]]] = None,
     ) -> None:
         """
         Create the context (in `env`'s ROS domain), publishers and output subscriptions.
 
         With `labels`, it also subscribes to the labels outputs (and so makes the node compute
-        them).
+        them); `outputs` (key -> (topic, type)) replaces the whole set, e.g. for a relay.
         """
         for key in ISOLATION:
             if key in env:
@@ -148,7 +149,8 @@ class DepthClient:
         out_qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
         )
-        self.outputs = dict(OUTPUTS, **(LABEL_OUTPUTS if labels else {}))
+        self.outputs = dict(outputs if outputs is not None else
+                            dict(OUTPUTS, **(LABEL_OUTPUTS if labels else {})))
         for key, (topic, msg_type) in self.outputs.items():
             self.node.create_subscription(msg_type, topic, self._recorder(key), out_qos)
 
