@@ -47,8 +47,10 @@ def test_every_known_row_is_measured_or_skipped_with_a_reason(tiny_model: Path) 
 def test_bundled_fp32_and_int8_rows_with_parity_on_generated_and_real_frames(
         tmp_path: Path, camera_data: Path) -> None:
     """
-    The bundled model (FP32 and its INT8 sibling) on the CPU: both timed, the reference row
-    identical to itself, INT8 different but close; real frames from a frames.json folder.
+    Bench the bundled model: FP32 and its INT8 sibling on the CPU, on generated and real frames.
+
+    Both rows are timed; the reference row is identical to itself, INT8 differs but little;
+    the real frames come from a folder with a frames.json.
     """
     real = tmp_path / 'real'
     real.mkdir()

@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from ros2_depth.backends import (BackendError, BACKENDS, BENCH_SETTINGS, backend_unavailable,
+from ros2_depth.backends import (backend_unavailable, BackendError, BACKENDS, BENCH_SETTINGS,
                                  create_backend, KNOWN_BACKENDS)
 from ros2_depth.camera_model import PinholeCamera
 from ros2_depth.demo.scene import Corridor, render_image
@@ -158,7 +158,8 @@ def differences(results: Sequence[Any], reference: Sequence[Any]) -> Dict[str, f
     out['depth_valid_mismatch'] = mismatch / max(total, 1)
     if angles:
         angle = np.concatenate(angles)
-        out.update({'normals_max_deg': float(angle.max()), 'normals_mean_deg': float(angle.mean())})
+        out.update({'normals_max_deg': float(angle.max()),
+                    'normals_mean_deg': float(angle.mean())})
     return out
 
 
@@ -369,7 +370,7 @@ def format_table(summary: Dict[str, Any]) -> str:
                          f"{d.get('normals_mean_deg', float('nan')):7.2f}")
     for entry in summary.get('node', []):
         if entry['what'] == 'relay':
-            lines.append(f"bare rclpy relay (32FC1 answer, DDS floor): median "
+            lines.append(f'bare rclpy relay (32FC1 answer, DDS floor): median '
                          f"{entry['median_ms']:.1f} ms, p90 {entry['p90_ms']:.1f} ms")
         else:
             lines.append(

@@ -1,11 +1,11 @@
 """
 A bare rclpy relay: the DDS floor under depth_node's latency.
 
-It subscribes to ``image`` and ``camera_info`` like depth_node (reliable, depth 1) and answers each image at once
-with a ``depth/image`` of its stamp and frame: a 32FC1 image of the model's output size, zeros,
-computing nothing. The time from publishing an image to receiving that answer is what the
-middleware and rclpy alone cost for a frame's round trip; ``ros2-depth bench --node`` measures
-it beside depth_node in the same run.
+It subscribes to ``image`` and ``camera_info`` like depth_node (reliable, depth 1) and answers
+each image at once with a ``depth/image`` of its stamp and frame: a 32FC1 image of the model's
+output size, zeros, computing nothing. The time from publishing an image to receiving that
+answer is what the middleware and rclpy alone cost for a frame's round trip; ``ros2-depth bench
+--node`` measures it beside depth_node in the same run.
 
     python -m ros2_depth.demo.relay --ros-args -r __ns:=/camera -p width:=147 -p height:=109
 """

@@ -97,8 +97,8 @@ def boundary_nodes(model_path: Path, keep: str) -> List[str]:
                 else:
                     stack += [i for i in node.input if i and i not in initializers]
     if '' in names:
-        raise ExportError(f'{model_path}: a layer that --keep-fp32 {keep} would leave in float has '
-                          'no node name, so the quantiser cannot be told to skip it')
+        raise ExportError(f'{model_path}: a layer that --keep-fp32 {keep} would leave in float '
+                          'has no node name, so the quantiser cannot be told to skip it')
     return sorted(set(names))
 
 
@@ -127,7 +127,7 @@ def output_differences(fp32: ModelSpec, int8: ModelSpec, inputs: Sequence[np.nda
     depth_key = next(k for k, o in fp32.outputs.items() if o.kind == 'depth')
     normals_key = next((k for k, o in fp32.outputs.items() if o.kind == 'normals'), None)
     log_depth = fp32.outputs[depth_key].encoding == 'log'
-    relative, angles, max_abs = [], [], {k: 0.0 for k in fp32.outputs}
+    relative, angles, max_abs = [], [], dict.fromkeys(fp32.outputs, 0.0)
     for image in inputs:
         out_a, out_b = a.infer(image), b.infer(image)
         for key in fp32.outputs:

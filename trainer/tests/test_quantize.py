@@ -1,4 +1,4 @@
-"""INT8 quantisation: the tiny test model against FP32, the sidecar, and the shipped model's gate."""
+"""INT8 quantisation: the tiny test model against FP32, the sidecar, the shipped model's gate."""
 
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ def _build_tiny(directory: Path, **kwargs: Any) -> Path:
 
 @pytest.fixture(scope='module')
 def quantised(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, ModelSpec, dict]:
-    """The tiny model (labels, metric scale) and its INT8 copy made with every layer quantised."""
+    """Build the tiny model (labels, metric scale) and quantise every layer of it."""
     fp32 = _build_tiny(tmp_path_factory.mktemp('quantize'), name='tiny', labels=True,
                        canonical_focal=250.0)
-    spec, diffs = quantize_model(fp32, options=QuantizeOptions(count=6, keep_fp32='none',
-                                                                verify_count=3))
+    options = QuantizeOptions(count=6, keep_fp32='none', verify_count=3)
+    spec, diffs = quantize_model(fp32, options=options)
     return fp32, spec, diffs
 
 
