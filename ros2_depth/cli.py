@@ -55,6 +55,9 @@ def _info(args: argparse.Namespace) -> int:
     print(f'model     {spec.name} ({spec.path})')
     print(f'weights   {"trained" if spec.trained else "UNTRAINED (initialisation only)"}')
     print(f'onnx      {spec.onnx_path} sha256 {spec.onnx_sha256[:16]}')
+    if spec.precision != 'fp32':
+        print(f'precision {spec.precision}, quantised from the FP32 model with sha256 '
+              f'{spec.parent_onnx_sha256[:16]}')
     print(
         f'input     "{inp.name}" 1x3x{inp.height}x{inp.width} {inp.color_order}, mean {inp.mean}, '
         f'std {inp.std}'

@@ -95,3 +95,12 @@ def test_bench_without_a_model_fails_with_one_line(tmp_path: Path, capsys) -> No
     with pytest.raises(SystemExit):
         cli.main(['bench', '--runs', 'x'])
     assert cli.main(['bench', str(tmp_path / 'missing.json')]) == 1
+
+
+def test_info_names_the_precision_of_an_int8_model(capsys) -> None:
+    """`ros2-depth info` on the INT8 sidecar says int8 and names its parent's hash."""
+    assert cli.main(['info', str(BUNDLED.with_name('default.int8.json')), '--runs', '1']) == 0
+    out = capsys.readouterr().out
+    assert 'precision int8, quantised from the FP32 model with sha256' in out, out
+    assert cli.main(['info', str(BUNDLED), '--runs', '1']) == 0
+    assert 'precision' not in capsys.readouterr().out
