@@ -83,7 +83,9 @@ def test_node_latency_against_bare_inference_and_the_relay(tiny_model: Path) -> 
     node = summary['node']
     assert [(entry['what'], entry['precision']) for entry in node] == [
         ('depth_node', 'fp32'), ('relay', '')]
-    assert all(entry['exit_code'] == 0 and entry['count'] == 3 for entry in node), node
+    assert all(entry['exit_code'] == 0 and entry['count'] + entry['lost'] == 3
+               for entry in node), node
+    assert all(entry['count'] >= 1 for entry in node), node
     assert node[0]['outputs'] == ['depth', 'info', 'normals', 'points']
     assert node[1]['outputs'] == ['depth']
     assert node[0]['bare_inference_median_ms'] > 0 and node[0]['relay_median_ms'] > 0

@@ -99,4 +99,5 @@ def test_the_runtime_top_level_is_the_node_core() -> None:
         '__init__', 'camera_info_cache', 'camera_model', 'cli', 'depth_node', 'geometry',
         'image_encoding', 'metrics', 'model_spec', 'pipeline', 'resources', 'ros_messages']
     assert sorted(p.stem for p in (package / 'demo').glob('*.py')) == [
-        '__init__', 'bag_source', 'depth_client', 'run', 'scene', 'soak', 'visualize']
+        '__init__', 'bag_source', 'bench', 'depth_client', 'relay', 'run', 'scene', 'soak',
+        'visualize']

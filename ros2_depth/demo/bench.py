@@ -265,27 +265,37 @@ def run_bench(model: Path, num_threads: int = 2, runs: int = 50, frames: int = 8
 
 
 def _round_trips(client: Any, keys: Sequence[str], count: int, warmup: int = 3,
-                 timeout: float = 20.0) -> List[float]:
-    """Send frames one at a time; return ms from publishing each to receiving all its ``keys``."""
+                 timeout: float = 5.0) -> Tuple[List[float], int]:
+    """
+    Send frames one at a time; return (round trips in ms, frames not answered in ``timeout``).
+
+    A round trip runs from publishing the image to receiving all its ``keys``. The warm-up frames are sent again every second until answered (the first messages after
+    discovery can be lost); each timed frame is sent once.
+    """
     from ros2_depth.demo.depth_client import camera_info_msg, image_msg
 
     pictures = generated_frames(4, seed=1)
-    times = []
+    times, lost = [], 0
     for index in range(warmup + count):
         stamp = (1000 + index, 0)
         rgb, camera = pictures[index % len(pictures)]
         image = image_msg(stamp, NODE_FRAME, rgb)
         info = camera_info_msg(stamp, NODE_FRAME, camera)
+        if index < warmup:
+            if not client.send_until_complete(image, info, timeout=30.0, keys=keys):
+                raise RuntimeError(f'no answer to warm-up frame {index} within 30 s')
+            continue
         client.pub_info.publish(info)
         start = time.monotonic()
         client.pub_image.publish(image)
-        if not client.spin_until(lambda: set(keys) <= set(client.received.get(stamp, {})),
-                                 timeout):
-            raise RuntimeError(f'no answer to frame {index} within {timeout:g} s')
-        if index >= warmup:
+        if client.spin_until(lambda: set(keys) <= set(client.received.get(stamp, {})), timeout):
             times.append(1e3 * (client.arrival_time[stamp] - start))
+        else:
+            lost += 1
         client.received.pop(stamp, None)
-    return times
+    if not times:
+        raise RuntimeError(f'none of {count} frames was answered within {timeout:g} s')
+    return times, lost
 
 
 def _stats(times: Sequence[float]) -> Dict[str, float]:
@@ -331,13 +341,13 @@ def node_latency(model: Path, precisions: Sequence[str], num_threads: int, count
         try:
             if not client.wait_for_node(60.0):
                 raise RuntimeError(f'{precision}: the process did not come up; its log: {log}')
-            times = _round_trips(client, tuple(client.outputs), count)
+            times, lost = _round_trips(client, tuple(client.outputs), count)
         finally:
             client.close()
             code = stop_process(proc)
         what = 'relay' if precision == 'relay' else 'depth_node'
         results.append({'what': what, 'precision': '' if what == 'relay' else precision,
-                        'outputs': sorted(client.outputs), 'exit_code': code,
+                        'outputs': sorted(client.outputs), 'exit_code': code, 'lost': lost,
                         **_stats(times)})
     relay = results[-1]['median_ms']
     for entry in results[:-1]:
@@ -371,13 +381,15 @@ def format_table(summary: Dict[str, Any]) -> str:
     for entry in summary.get('node', []):
         if entry['what'] == 'relay':
             lines.append(f'bare rclpy relay (32FC1 answer, DDS floor): median '
-                         f"{entry['median_ms']:.1f} ms, p90 {entry['p90_ms']:.1f} ms")
+                         f"{entry['median_ms']:.1f} ms, p90 {entry['p90_ms']:.1f} ms, "
+                         f"{entry['lost']} of {entry['count'] + entry['lost']} unanswered")
         else:
             lines.append(
                 f"depth_node {entry['precision']}, 640x480 rgb8 to all of "
                 f"{', '.join(entry['outputs'])}: median {entry['median_ms']:.1f} ms, p90 "
                 f"{entry['p90_ms']:.1f} ms (bare inference {entry['bare_inference_median_ms']:.1f}"
-                f" ms, relay {entry['relay_median_ms']:.1f} ms)")
+                f" ms, relay {entry['relay_median_ms']:.1f} ms), {entry['lost']} of "
+                f"{entry['count'] + entry['lost']} unanswered")
     for entry in summary['skipped']:
         lines.append(f"skipped {entry['row']}: {entry['reason']}")
     return '\n'.join(lines)
