@@ -163,8 +163,8 @@ def differences(results: Sequence[Any], reference: Sequence[Any]) -> Dict[str, f
     return out
 
 
-def time_rows(backends: Dict[Tuple[str, str, str], Any], image: np.ndarray, runs: int,
-              warmup: int = 3) -> Dict[Tuple[str, str, str], Dict[str, float]]:
+def time_rows(backends: Dict[Any, Any], image: np.ndarray, runs: int,
+              warmup: int = 3) -> Dict[Any, Dict[str, float]]:
     """
     Time ``infer`` of every backend on one input, interleaved: each round runs each once.
 
@@ -174,7 +174,7 @@ def time_rows(backends: Dict[Tuple[str, str, str], Any], image: np.ndarray, runs
     for key in keys:
         for _ in range(warmup):
             backends[key].infer(image)
-    times: Dict[Tuple[str, str, str], List[float]] = {key: [] for key in keys}
+    times: Dict[Any, List[float]] = {key: [] for key in keys}
     for round_index in range(runs):
         shift = round_index % len(keys)
         for key in keys[shift:] + keys[:shift]:
@@ -253,19 +253,16 @@ def run_bench(model: Path, num_threads: int = 2, runs: int = 50, frames: int = 8
         'rows': table, 'skipped': skipped, 'machine': machine(),
     }
     if node:
-        summary['node'] = node_latency(model, [r.precision for r in kept
-                                               if (r.backend, r.setting) == REFERENCE[:2]],
-                                       num_threads, node_frames, specs['fp32'])
-        for entry in summary['node'][:-1]:  # the relay comes last
-            bare = latency[('onnxruntime', 'cpu', entry['precision'])]['median_ms']
-            entry['bare_inference_median_ms'] = bare
+        cpu = {r.precision: backends[r.key] for r in kept if r.key[:2] == REFERENCE[:2]}
+        summary['node'] = node_latency(model, cpu, image, num_threads, node_frames,
+                                       specs['fp32'])
     summary['machine']['load_average_before'] = load_before
     summary['machine']['load_average_after'] = os.getloadavg()
     return summary
 
 
 def _round_trips(client: Any, keys: Sequence[str], count: int, warmup: int = 3,
-                 timeout: float = 5.0) -> Tuple[List[float], int]:
+                 timeout: float = 3.0) -> Tuple[List[float], int]:
     """
     Send frames one at a time; return (round trips in ms, frames not answered in ``timeout``).
 
@@ -303,13 +300,15 @@ def _stats(times: Sequence[float]) -> Dict[str, float]:
             'count': len(times)}
 
 
-def node_latency(model: Path, precisions: Sequence[str], num_threads: int, count: int,
-                 spec: ModelSpec) -> List[Dict[str, Any]]:
+def node_latency(model: Path, backends: Dict[str, Any], image: np.ndarray, num_threads: int,
+                 count: int, spec: ModelSpec) -> List[Dict[str, Any]]:
     """
-    Time depth_node end to end per precision and the bare relay, alternating, in one run.
+    Time depth_node end to end per precision, then the bare relay, in one run.
 
     Each frame (640x480 rgb8 with its camera_info) is sent alone and timed from publishing the
-    image to receiving every output (the relay: its one 32FC1 answer of the depth's size).
+    image to receiving every output (the relay: its one 32FC1 answer of the depth's size). Bare
+    inference of the same precision (``backends``, on ``image``) is timed right before each node
+    starts, so that both see the same load.
     """
     import subprocess
     import sys
@@ -322,7 +321,10 @@ def node_latency(model: Path, precisions: Sequence[str], num_threads: int, count
     work = Path(tempfile.mkdtemp(prefix='bench_node_'))
     results = []
     labels = spec.output('labels') is not None
-    for salt, precision in enumerate(list(precisions) + ['relay']):
+    for salt, precision in enumerate(list(backends) + ['relay']):
+        bare = None
+        if precision != 'relay':
+            bare = time_rows({precision: backends[precision]}, image, count)[precision]
         env = isolated_ros_env(salt=41 + salt)
         log = work / f'{precision}.log'
         if precision == 'relay':
@@ -349,6 +351,8 @@ def node_latency(model: Path, precisions: Sequence[str], num_threads: int, count
         results.append({'what': what, 'precision': '' if what == 'relay' else precision,
                         'outputs': sorted(client.outputs), 'exit_code': code, 'lost': lost,
                         **_stats(times)})
+        if bare is not None:
+            results[-1]['bare_inference_median_ms'] = bare['median_ms']
     relay = results[-1]['median_ms']
     for entry in results[:-1]:
         entry['relay_median_ms'] = relay
