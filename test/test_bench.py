@@ -88,6 +88,8 @@ def test_node_latency_against_bare_inference_and_the_relay(tiny_model: Path) -> 
     assert all(entry['count'] >= 1 for entry in node), node
     assert node[0]['outputs'] == ['depth', 'info', 'normals', 'points']
     assert node[1]['outputs'] == ['depth']
+    counters = node[0]['node_counters']
+    assert counters['precision'] == 'fp32' and int(counters['processed']) >= node[0]['count']
     assert node[0]['bare_inference_median_ms'] > 0 and node[0]['relay_median_ms'] > 0
     assert 'bare rclpy relay' in format_table(summary)
 

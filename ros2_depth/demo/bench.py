@@ -40,6 +40,9 @@ FRAME_SIZE = (640, 480)
 CAMERA = PinholeCamera(640, 480, 525.0, 525.0, 319.5, 239.5)
 NODE_NAMESPACE = '/bench_camera'
 NODE_FRAME = 'bench_camera_optical_frame'
+# depth_node's /diagnostics values kept with its timing: what became of the frames sent.
+NODE_COUNTERS = ('precision', 'received', 'processed', 'dropped_stale', 'dropped_no_info',
+                 'errors')
 
 
 @dataclasses.dataclass
@@ -313,6 +316,7 @@ def node_latency(model: Path, backends: Dict[str, Any], image: np.ndarray, num_t
     import subprocess
     import sys
 
+    from diagnostic_msgs.msg import DiagnosticArray
     from ros2_depth.demo.depth_client import (DepthClient, isolated_ros_env, start_node_process,
                                               stop_process)
     from sensor_msgs.msg import Image
@@ -340,10 +344,18 @@ def node_latency(model: Path, backends: Dict[str, Any], image: np.ndarray, num_t
                 '-p', f'model:={Path(model).resolve()}', '-p', f'precision:={precision}',
                 '-p', f'num_threads:={num_threads}'])
             client = DepthClient(env, NODE_NAMESPACE, name='bench_camera', labels=labels)
+        counters: Dict[str, str] = {}  # the node's last /diagnostics values
+        client.node.create_subscription(
+            DiagnosticArray, '/diagnostics',
+            lambda msg: counters.update({kv.key: kv.value for s in msg.status
+                                         if s.name.startswith('depth_node') for kv in s.values}),
+            10)
         try:
             if not client.wait_for_node(60.0):
                 raise RuntimeError(f'{precision}: the process did not come up; its log: {log}')
             times, lost = _round_trips(client, tuple(client.outputs), count)
+            if precision != 'relay':  # the counters of the last frames
+                client.spin_until(lambda: False, 1.2)
         finally:
             client.close()
             code = stop_process(proc)
@@ -353,6 +365,7 @@ def node_latency(model: Path, backends: Dict[str, Any], image: np.ndarray, num_t
                         **_stats(times)})
         if bare is not None:
             results[-1]['bare_inference_median_ms'] = bare['median_ms']
+            results[-1]['node_counters'] = {key: counters.get(key) for key in NODE_COUNTERS}
     relay = results[-1]['median_ms']
     for entry in results[:-1]:
         entry['relay_median_ms'] = relay
@@ -393,7 +406,8 @@ def format_table(summary: Dict[str, Any]) -> str:
                 f"{', '.join(entry['outputs'])}: median {entry['median_ms']:.1f} ms, p90 "
                 f"{entry['p90_ms']:.1f} ms (bare inference {entry['bare_inference_median_ms']:.1f}"
                 f" ms, relay {entry['relay_median_ms']:.1f} ms), {entry['lost']} of "
-                f"{entry['count'] + entry['lost']} unanswered")
+                f"{entry['count'] + entry['lost']} unanswered; node: "
+                + ', '.join(f'{k} {v}' for k, v in entry['node_counters'].items()))
     for entry in summary['skipped']:
         lines.append(f"skipped {entry['row']}: {entry['reason']}")
     return '\n'.join(lines)
