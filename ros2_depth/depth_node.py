@@ -147,7 +147,9 @@ class DepthNode(Node):
         backend = create_backend(param['backend'], self.spec, num_threads=param['num_threads'])
         self.pipeline = DepthPipeline(self.spec, backend, param['resize_mode'])
         log = self.get_logger()
-        log.info(f'model {self.spec.name} {self.spec.precision} ({self.spec.path}) on '
+        sibling = '' if self.spec.path.name == model_path.with_suffix('.json').name else \
+            f' -> {self.spec.path.name}'
+        log.info(f'model {self.spec.name} {self.spec.precision} ({model_path}{sibling}) on '
                  f'{backend.describe()}')
         if not self.spec.trained:
             log.warning(

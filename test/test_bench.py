@@ -9,7 +9,8 @@ import shutil
 import onnxruntime as ort
 import pytest
 from ros2_depth import cli
-from ros2_depth.backends import BACKENDS, BENCH_SETTINGS, KNOWN_BACKENDS
+from ros2_depth.backends import (BackendError, BACKENDS, BENCH_SETTINGS, create_backend,
+                                 KNOWN_BACKENDS)
 from ros2_depth.demo.bench import enumerate_rows, format_table, run_bench
 from ros2_depth.model_spec import PRECISIONS
 
@@ -39,6 +40,8 @@ def test_every_known_row_is_measured_or_skipped_with_a_reason(tiny_model: Path) 
     assert 'ros2-depth-train quantize' in reasons['onnxruntime-cpu int8']
     if 'CUDAExecutionProvider' not in ort.get_available_providers():
         assert 'CUDAExecutionProvider' in reasons['onnxruntime-cuda fp32']
+        with pytest.raises(BackendError, match='CUDAExecutionProvider is not in this'):
+            create_backend('onnxruntime', specs['fp32'], execution_provider='cuda')
     if 'tensorrt' not in BACKENDS:
         assert any(entry['row'] == 'tensorrt fp32' and 'no "tensorrt" backend' in entry['reason']
                    for entry in skipped)

@@ -23,7 +23,8 @@ KNOWN_BACKENDS: Dict[str, str] = {
 # The settings each backend is benchmarked with (one row each); a backend not named here gets
 # one row with its defaults.
 BENCH_SETTINGS: Dict[str, Tuple[Dict[str, Any], ...]] = {
-    'onnxruntime': ({'provider': 'cpu'}, {'provider': 'cuda'}, {'provider': 'tensorrt'}),
+    'onnxruntime': ({'execution_provider': 'cpu'}, {'execution_provider': 'cuda'},
+                    {'execution_provider': 'tensorrt'}),
 }
 
 

@@ -11,7 +11,7 @@ from ros2_depth.backends.base import BackendError, InferenceBackend
 from ros2_depth.model_spec import ModelSpec
 
 
-# provider option -> ONNX Runtime execution provider
+# execution_provider option -> ONNX Runtime execution provider
 PROVIDERS = {
     'cpu': 'CPUExecutionProvider',
     'cuda': 'CUDAExecutionProvider',
@@ -19,13 +19,14 @@ PROVIDERS = {
 }
 
 
-def unavailable_reason(provider: str = 'cpu', **_: Any) -> Optional[str]:
-    """Return why ``provider`` cannot run in this ONNX Runtime build, or None."""
-    if provider not in PROVIDERS:
-        return f'unknown provider "{provider}"; choose one of {sorted(PROVIDERS)}'
-    if PROVIDERS[provider] not in ort.get_available_providers():
-        return (f'{PROVIDERS[provider]} is not in this onnxruntime {ort.__version__} build '
-                f'(it has {", ".join(ort.get_available_providers())})')
+def unavailable_reason(execution_provider: str = 'cpu', **_: Any) -> Optional[str]:
+    """Return why ``execution_provider`` cannot run in this ONNX Runtime build, or None."""
+    if execution_provider not in PROVIDERS:
+        return (f'unknown execution_provider "{execution_provider}"; choose one of '
+                f'{sorted(PROVIDERS)}')
+    if PROVIDERS[execution_provider] not in ort.get_available_providers():
+        return (f'{PROVIDERS[execution_provider]} is not in this onnxruntime '
+                f'{ort.__version__} build (it has {", ".join(ort.get_available_providers())})')
     return None
 
 
@@ -34,10 +35,11 @@ class OnnxRuntimeBackend(InferenceBackend):
 
     name = 'onnxruntime'
 
-    def __init__(self, spec: ModelSpec, num_threads: int = 0, provider: str = 'cpu') -> None:
+    def __init__(self, spec: ModelSpec, num_threads: int = 0,
+                 execution_provider: str = 'cpu') -> None:
         """Load the ONNX file and check its inputs and outputs against the sidecar."""
         super().__init__(spec)
-        reason = unavailable_reason(provider)
+        reason = unavailable_reason(execution_provider)
         if reason is not None:
             raise BackendError(reason)
         options = ort.SessionOptions()
@@ -47,8 +49,10 @@ class OnnxRuntimeBackend(InferenceBackend):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         self.num_threads = num_threads
-        self.provider = PROVIDERS[provider]
-        providers = [self.provider] + (['CPUExecutionProvider'] if provider != 'cpu' else [])
+        self.provider = PROVIDERS[execution_provider]
+        providers = [self.provider]
+        if execution_provider != 'cpu':
+            providers.append('CPUExecutionProvider')
         try:
             self.session = ort.InferenceSession(
                 str(spec.onnx_path), sess_options=options, providers=providers

@@ -269,8 +269,9 @@ def _round_trips(client: Any, keys: Sequence[str], count: int, warmup: int = 3,
     """
     Send frames one at a time; return (round trips in ms, frames not answered in ``timeout``).
 
-    A round trip runs from publishing the image to receiving all its ``keys``. The warm-up frames are sent again every second until answered (the first messages after
-    discovery can be lost); each timed frame is sent once.
+    A round trip runs from publishing the image to receiving all its ``keys``. The warm-up
+    frames are sent again every second until answered (the first messages after discovery can
+    be lost); each timed frame is sent once.
     """
     from ros2_depth.demo.depth_client import camera_info_msg, image_msg
 
