@@ -1,4 +1,4 @@
-"""`ros2-depth`: the runtime's command line (demo, model info, bags, images, TensorRT engines)."""
+"""`ros2-depth`: the runtime's command line (demo, info, bench, bags, images, TensorRT)."""
 
 from __future__ import annotations
 
@@ -113,6 +113,9 @@ def _info(args: argparse.Namespace) -> int:
     print(f'model     {spec.name} ({spec.path})')
     print(f'weights   {"trained" if spec.trained else "UNTRAINED (initialisation only)"}')
     print(f'onnx      {spec.onnx_path} sha256 {spec.onnx_sha256[:16]}')
+    if spec.precision != 'fp32':
+        print(f'precision {spec.precision}, quantised from the FP32 model with sha256 '
+              f'{spec.parent_onnx_sha256[:16]}')
     print(
         f'input     "{inp.name}" 1x3x{inp.height}x{inp.width} {inp.color_order}, mean {inp.mean}, '
         f'std {inp.std}'
@@ -236,6 +239,27 @@ def run_build_engine(args: argparse.Namespace,
     print(f'built     {manifest["precision"]} on {manifest["gpu_name"]} (sm '
           f'{manifest["compute_capability"]}), TensorRT {manifest["tensorrt_version"]}, '
           f'{manifest["build"]["build_seconds"]:.1f} s, engine id {manifest["engine_id"]}')
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from ros2_depth.backends import BackendError
+    from ros2_depth.demo.bench import format_table, run_bench
+    from ros2_depth.model_spec import ModelSpecError
+    from ros2_depth.resources import default_model_path
+
+    path = Path(args.model) if args.model else default_model_path()
+    try:
+        summary = run_bench(path, num_threads=args.threads, runs=args.runs, frames=args.frames,
+                            real=args.real, real_limit=args.real_limit, node=args.node,
+                            node_frames=args.node_frames)
+    except (ModelSpecError, BackendError, FileNotFoundError, RuntimeError) as exc:
+        logging.getLogger('ros2-depth').error('bench failed: %s', exc)
+        return 1
+    print(format_table(summary))
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + '\n')
     return 0
 
 
@@ -303,6 +327,35 @@ def build_parser() -> argparse.ArgumentParser:
         'engine cache that depth_node (backend tensorrt) reads. See docs/tensorrt.md.')
     add_build_engine_arguments(build)
     build.set_defaults(func=run_build_engine)
+
+    bench = sub.add_parser(
+        'bench',
+        help='latency and parity of every backend and precision present here',
+        description='Time every backend and precision present on this machine (ONNX Runtime on '
+        'the CPU in FP32 and INT8; its CUDA and TensorRT providers and the native TensorRT '
+        'backend where installed; what is absent is listed as skipped, with why) at batch 1, '
+        'and compare their depth and normals through the node pipeline with ONNX Runtime FP32 '
+        'on the CPU, on generated frames and on --real frames. With --node, also time '
+        'depth_node end to end over DDS against a bare rclpy relay.',
+    )
+    bench.add_argument(
+        'model', nargs='?', default='', help='FP32 model sidecar (.json); default: bundled'
+    )
+    bench.add_argument('--threads', type=int, default=2, help='inference threads')
+    bench.add_argument('--runs', type=int, default=50, help='timed runs per row')
+    bench.add_argument('--frames', type=int, default=8, help='generated frames for parity')
+    bench.add_argument(
+        '--real', type=Path, help='folder of real RGB-D frames with frames.json (e.g. '
+        '../shared/data/real_rgbd) for parity on real images'
+    )
+    bench.add_argument('--real-limit', type=int, default=0, help='at most this many (0: all)')
+    bench.add_argument(
+        '--node', action='store_true',
+        help='also time depth_node end to end (a process, over DDS) and a bare relay'
+    )
+    bench.add_argument('--node-frames', type=int, default=30, help='frames per node timing')
+    bench.add_argument('--json', type=Path, help='also write the results here as JSON')
+    bench.set_defaults(func=_bench)
     return parser
 
 

@@ -28,12 +28,11 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from ros2_depth.backends import BACKEND_CHOICES, BackendError, create_backend, EXECUTION_PROVIDERS
-from ros2_depth.backends.tensorrt_compat import PRECISIONS
 from ros2_depth.camera_info_cache import CameraInfoMatcher, INFO_WAIT_S, stamp_ns
 from ros2_depth.camera_model import camera_from_info, CameraInfoError
 from ros2_depth.compressed_image import compressed_to_numpy, inspect_compressed
 from ros2_depth.image_encoding import image_to_numpy, ImageEncodingError
-from ros2_depth.model_spec import load_spec, ModelSpecError
+from ros2_depth.model_spec import load_spec_for_precision, ModelSpecError, PRECISIONS
 from ros2_depth.pipeline import (
     DepthPipeline, label_palette, OUTPUT_RESOLUTIONS, PipelineError, RESIZE_MODES)
 from ros2_depth.resources import default_model_path
@@ -77,9 +76,11 @@ PARAMETERS: Dict[str, Tuple[Any, str, Dict[str, Any]]] = {
     ),
     'precision': (
         'fp32',
-        f'Inference precision, one of {list(PRECISIONS)}: fp16 with backend tensorrt (or '
-        'execution_provider tensorrt); int8 with a tensorrt engine built by ros2-depth '
-        'build-engine.',
+        f'Inference precision, one of {list(PRECISIONS)}. int8 runs the INT8 model beside the '
+        'configured one (NAME.int8.json, made by "ros2-depth-train quantize"; a model given by '
+        'path as an INT8 file runs INT8 either way); with backend tensorrt, an int8 engine '
+        'built by "ros2-depth build-engine". fp16 needs backend tensorrt (or '
+        'execution_provider tensorrt).',
         {'read_only': True},
     ),
     'engine_cache': (
@@ -210,7 +211,7 @@ class DepthCore:
         self._max_pixels = int(param['max_image_pixels'])
         self._transport = param['image_transport']
         model_path = Path(param['model']) if param['model'] else default_model_path()
-        self.spec = load_spec(model_path)
+        self.spec = load_spec_for_precision(model_path, param['precision'])
         log = self.get_logger()
         backend = create_backend(
             param['backend'], self.spec, num_threads=param['num_threads'],
@@ -220,7 +221,10 @@ class DepthCore:
             self.spec, backend, param['resize_mode'], param['output_resolution'])
         if backend.chosen:
             log.info(backend.chosen)
-        log.info(f'model {self.spec.name} ({model_path}) on {backend.describe()}')
+        sibling = '' if self.spec.path.name == model_path.with_suffix('.json').name else \
+            f' -> {self.spec.path.name}'
+        log.info(f'model {self.spec.name} {self.spec.precision} ({model_path}{sibling}) on '
+                 f'{backend.describe()}')
         self._cloud = CloudOptions(
             rgb=bool(param['cloud_rgb']),
             normals=bool(param['cloud_normals']) and self.pipeline.has_normals,

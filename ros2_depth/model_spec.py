@@ -21,6 +21,14 @@ SIDECAR_FORMAT = 'ros2_depth/model'
 SIDECAR_VERSION = 2
 SIDECAR_VERSIONS = (1, 2)
 METRIC_SCALE_SCHEMES = ('canonical_focal',)
+# Numeric precision of a model file. An 'int8' model is a statically quantised copy of an FP32
+# one (``ros2-depth-train quantize``): the same interface, so a runtime that does not know the
+# field runs it unchanged; it lies beside its parent as ``<parent stem>.int8.json``.
+MODEL_PRECISIONS = ('fp32', 'int8')
+# The precisions a model runs at (depth_node's `precision`): fp16 is a TensorRT build of an FP32
+# model; int8 an INT8 model file (ONNX Runtime), or a TensorRT INT8 engine.
+PRECISIONS = ('fp32', 'fp16', 'int8')
+INT8_SUFFIX = '.int8'
 
 OUTPUT_KINDS = ('depth', 'normals', 'labels')
 DEPTH_ENCODINGS = ('log', 'linear')
@@ -115,6 +123,9 @@ class ModelSpec:
     git_revision: str = ''
     description: str = ''
     metric_scale: Optional[MetricScale] = None
+    precision: str = 'fp32'
+    parent_onnx_sha256: str = ''  # an int8 model: the sha256 of the FP32 file it was made from
+    quantization: Dict[str, Any] = dataclasses.field(default_factory=dict)  # how, for int8
     path: Optional[Path] = None
 
     def output(self, kind: str) -> Optional[OutputSpec]:
@@ -136,6 +147,11 @@ class ModelSpec:
         data.pop('path')
         if self.metric_scale is None:
             data.pop('metric_scale')
+        # FP32 sidecars stay as they were before precisions existed.
+        for key, default in (('precision', 'fp32'), ('parent_onnx_sha256', ''),
+                             ('quantization', {})):
+            if data[key] == default:
+                data.pop(key)
         data['format'] = SIDECAR_FORMAT
         data['format_version'] = SIDECAR_VERSION if self.metric_scale is not None else 1
         return data
@@ -291,7 +307,19 @@ def _spec_from_dict(data: Dict[str, Any], path: Optional[Path], where: str) -> M
     if not 0 <= depth_range[0] < depth_range[1]:
         raise ModelSpecError(f'{where}: depth_range must be [min, max] with 0 <= min < max')
 
+    precision = data.get('precision', 'fp32')
+    if precision not in MODEL_PRECISIONS:
+        raise ModelSpecError(f'{where}: precision must be one of {list(MODEL_PRECISIONS)}, '
+                             f'got {precision!r}')
+    parent = str(data.get('parent_onnx_sha256', ''))
+    if precision == 'int8' and not parent:
+        raise ModelSpecError(f'{where}: an int8 model must name its FP32 parent '
+                             '(parent_onnx_sha256); re-make it with "ros2-depth-train quantize"')
+
     return ModelSpec(
+        precision=precision,
+        parent_onnx_sha256=parent,
+        quantization=dict(_object(data.get('quantization', {}), where + ': quantization')),
         metric_scale=_metric_scale(data.get('metric_scale'), where),
         name=str(_require(data, 'name', where)),
         onnx_file=str(_require(data, 'onnx_file', where)),
@@ -391,3 +419,40 @@ def load_spec(path: Path, verify_hash: bool = True) -> ModelSpec:
                 're-export the model so both come from one run'
             )
     return spec
+
+
+def int8_sibling(sidecar: Path) -> Path:
+    """Return where the INT8 model of an FP32 sidecar lies: ``NAME.json`` -> ``NAME.int8.json``."""
+    sidecar = Path(sidecar)
+    if sidecar.suffix == '.onnx':
+        sidecar = sidecar.with_suffix('.json')
+    return sidecar.with_name(sidecar.stem + INT8_SUFFIX + '.json')
+
+
+def load_spec_for_precision(path: Path, precision: str = 'fp32') -> ModelSpec:
+    """
+    Load the model at ``path`` for a precision: 'int8' its INT8 sibling, the others it as it is.
+
+    A model file that is itself INT8 is used as it is for 'int8' (and for 'fp32', since the
+    file was chosen by path). An 'int8' request for an FP32 model without a sibling raises
+    ModelSpecError with the command that makes one.
+    """
+    if precision not in PRECISIONS:
+        raise ModelSpecError(f'precision must be one of {list(PRECISIONS)}, got {precision!r}')
+    spec = load_spec(path)
+    if precision != 'int8' or spec.precision == 'int8':
+        return spec
+    sibling = int8_sibling(spec.path)
+    if not sibling.is_file():
+        raise ModelSpecError(
+            f'precision int8: there is no INT8 model beside {spec.path} (looked for '
+            f'{sibling.name}); make one with "ros2-depth-train quantize --model {spec.path}", '
+            'or set precision to fp32')
+    int8 = load_spec(sibling)
+    if int8.precision != 'int8' or int8.parent_onnx_sha256 != spec.onnx_sha256:
+        raise ModelSpecError(
+            f'{sibling} is not the INT8 model of {spec.path} (its precision is '
+            f'{int8.precision}, its parent sha256 {int8.parent_onnx_sha256[:12] or "none"}..., '
+            f'the model\'s {spec.onnx_sha256[:12]}...); re-make it with "ros2-depth-train '
+            f'quantize --model {spec.path}"')
+    return int8

@@ -125,9 +125,9 @@ def test_a_missing_provider_fails_with_one_line(tiny_model: Path, provider: str,
 
 @pytest.mark.parametrize('precision, words', [
     ('fp16', ['precision fp16 needs backend tensorrt']),
-    ('int8', ['precision int8 needs backend tensorrt']),
+    ('int8', ['runs an INT8 (Q/DQ) model', 'ros2-depth-train quantize']),
 ])
-def test_onnxruntime_cpu_runs_fp32_only(tiny_model: Path, precision: str, words: list) -> None:
+def test_onnxruntime_refuses_fp16_and_int8_of_an_fp32_model(
     with pytest.raises(BackendError) as err:
         create_backend('onnxruntime', load_spec(tiny_model), precision=precision)
     for word in words:

@@ -101,5 +101,5 @@ def test_the_runtime_top_level_is_the_node_core() -> None:
         'depth_node_managed', 'geometry', 'image_encoding', 'metrics', 'model_spec', 'pipeline',
         'resample', 'resources', 'ros_messages', 'topics']
     assert sorted(p.stem for p in (package / 'demo').glob('*.py')) == [
-        '__init__', 'bag_processing', 'bag_source', 'depth_client', 'image_files', 'run', 'scene',
-        'soak', 'visualize']
+        '__init__', 'bag_processing', 'bag_source', 'bench', 'depth_client', 'image_files',
+        'relay', 'run', 'scene', 'soak', 'visualize']

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 import shutil
@@ -10,8 +11,8 @@ from typing import Any, Callable, Dict
 
 import pytest
 from ros2_depth.model_spec import (
-    file_sha256, input_focal_px, InputSpec, load_spec, MetricScale, ModelSpecError, OutputGrid,
-    SIDECAR_FORMAT, SIDECAR_VERSION, spec_from_dict)
+    file_sha256, input_focal_px, InputSpec, int8_sibling, load_spec, load_spec_for_precision,
+    MetricScale, ModelSpecError, OutputGrid, SIDECAR_FORMAT, SIDECAR_VERSION, spec_from_dict)
 
 
 @pytest.fixture
@@ -344,3 +345,64 @@ def test_null_metric_scale_is_no_metric_scale(tiny_model: Path) -> None:
     data = json.loads(tiny_model.read_text())
     data['metric_scale'] = None
     assert spec_from_dict(data, tiny_model).metric_scale is None
+
+
+def _int8_sibling_of(fp32: Path, parent_sha256: str = '') -> Path:
+    """Write an INT8 sidecar beside ``fp32`` (over a copy of its ONNX file) and return its path."""
+    spec = load_spec(fp32)
+    onnx_copy = fp32.with_name(fp32.stem + '.int8.onnx')
+    shutil.copyfile(spec.onnx_path, onnx_copy)
+    data = spec.to_dict()
+    data.update(onnx_file=onnx_copy.name, precision='int8',
+                parent_onnx_sha256=parent_sha256 or spec.onnx_sha256,
+                quantization={'calibration': 'minmax'})
+    sidecar = int8_sibling(fp32)
+    sidecar.write_text(json.dumps(data))
+    return sidecar
+
+
+def test_precision_fp32_loads_the_model_as_given(model_copy: Path) -> None:
+    """fp32 is the configured file; a model without the field is FP32."""
+    spec = load_spec_for_precision(model_copy, 'fp32')
+    assert spec.precision == 'fp32' and spec.path == model_copy.resolve()
+    assert 'precision' not in spec.to_dict() and 'parent_onnx_sha256' not in spec.to_dict()
+
+
+def test_precision_int8_resolves_to_the_sibling(model_copy: Path) -> None:
+    """int8 loads NAME.int8.json beside the model; an INT8 file given by path is used as it is."""
+    sidecar = _int8_sibling_of(model_copy)
+    assert sidecar.name == model_copy.stem + '.int8.json'
+    spec = load_spec_for_precision(model_copy, 'int8')
+    assert spec.path == sidecar.resolve() and spec.precision == 'int8'
+    assert spec.parent_onnx_sha256 == load_spec(model_copy).onnx_sha256
+    assert spec.quantization == {'calibration': 'minmax'}
+    assert spec_from_dict(spec.to_dict()) == dataclasses.replace(spec, path=None)
+    for precision in ('fp32', 'int8'):
+        assert load_spec_for_precision(sidecar, precision) == spec
+    assert load_spec_for_precision(model_copy.with_suffix('.onnx'), 'int8') == spec
+
+
+def test_precision_int8_without_a_sibling_says_how_to_make_one(model_copy: Path) -> None:
+    """One line naming the file it looked for and the quantize command."""
+    with pytest.raises(ModelSpecError) as error:
+        load_spec_for_precision(model_copy, 'int8')
+    message = str(error.value)
+    assert '\n' not in message and model_copy.stem + '.int8.json' in message
+    assert 'ros2-depth-train quantize --model' in message
+
+
+def test_int8_sibling_of_another_parent_is_refused(model_copy: Path) -> None:
+    """A sibling whose parent hash is not the model's is not run in its place."""
+    _int8_sibling_of(model_copy, parent_sha256='0' * 64)
+    with pytest.raises(ModelSpecError, match='is not the INT8 model of'):
+        load_spec_for_precision(model_copy, 'int8')
+
+
+def test_bad_precision_fields_are_refused(sidecar_data: Dict[str, Any]) -> None:
+    """An unknown precision, or an int8 model without its parent, names the field."""
+    with pytest.raises(ModelSpecError, match='precision must be one of'):
+        spec_from_dict(dict(sidecar_data, precision='fp16'))
+    with pytest.raises(ModelSpecError, match='parent_onnx_sha256'):
+        spec_from_dict(dict(sidecar_data, precision='int8'))
+    with pytest.raises(ModelSpecError, match='precision must be one of'):
+        load_spec_for_precision(Path('unused.json'), 'bf16')

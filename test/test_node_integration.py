@@ -15,6 +15,7 @@ from typing import Dict, Iterator
 import cv2
 import numpy as np
 import pytest
+from ros2_depth.image_encoding import image_to_numpy
 from ros_harness import (
     Harness,
     isolated_ros_env,
@@ -226,6 +227,7 @@ def test_malformed_image_is_reported_and_next_frame_processed(
     (['-p', 'num_threads:=abc'], ['num_threads', 'INTEGER']),
     (['-p', 'num_threads:=-1'], ['num_threads', 'out of range']),
     (['-p', 'resize_mode:=zoom'], ['resize_mode', 'zoom']),
+    (['-p', 'precision:=fp16'], ['precision', 'fp16']),
 ])
 def test_startup_failures_are_exactly_one_line(
     tmp_path: Path, env: Dict[str, str], arguments: list, words: list
@@ -247,6 +249,46 @@ def test_missing_model_exits_with_one_clear_line(tmp_path: Path, env: Dict[str, 
     assert proc.wait(timeout=30) == 1
     text = log.read_text()
     assert 'missing.json does not exist' in text and 'ros2-depth-train export' in text, text
+
+
+def test_precision_int8_without_an_int8_model_is_one_line(
+        tmp_path: Path, env: Dict[str, str], tiny_model: Path) -> None:
+    """Precision int8 for a model with no NAME.int8.json: one FATAL line with the command."""
+    log = tmp_path / 'log.txt'
+    proc = start_depth_node(tiny_model, log, env, '-p', 'precision:=int8')
+    assert proc.wait(timeout=30) == 1
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith('[FATAL]'), lines
+    assert 'tiny.int8.json' in lines[0] and 'ros2-depth-train quantize --model' in lines[0]
+
+
+def test_precision_int8_runs_the_bundled_int8_model(tmp_path: Path) -> None:
+    """The bundled model at precision int8: its INT8 sibling answers, /diagnostics says int8."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    env = isolated_ros_env(salt=5)
+    log = tmp_path / 'int8.log'
+    proc = start_depth_node(None, log, env, '-p', 'precision:=int8')
+    client = Harness(env, namespace='/cam', labels=True)
+    statuses = []
+    client.node.create_subscription(
+        DiagnosticArray, '/diagnostics', lambda msg: statuses.extend(msg.status), 10)
+    try:
+        assert client.wait_for_node(30.0), log.read_text()
+        stamp = (7, 0)
+        image = make_image(stamp, FRAME, camera_image(3))
+        info = make_camera_info(stamp, FRAME, WIDTH, HEIGHT, FX, FY, CX, CY)
+        assert client.send_until_complete(image, info, timeout=30), log.read_text()
+        depth = image_to_numpy(client.received[stamp]['depth'])
+        assert np.isfinite(depth).mean() > 0.5
+        assert client.spin_until(lambda: len(statuses) > 0, 5.0)
+        values = {kv.key: kv.value for kv in statuses[-1].values}
+        assert values['precision'] == 'int8' and values['processed'] != '0', values
+    finally:
+        client.close()
+        code = stop_process(proc)
+    assert code == 0
+    assert 'default.int8.json' in log.read_text() and ' int8 ' in log.read_text()
 
 
 def test_labels_and_metric_scale_over_dds(tiny_camera_model: Path, tmp_path: Path) -> None:

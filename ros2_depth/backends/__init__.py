@@ -11,8 +11,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ros2_depth.backends.base import BackendError, InferenceBackend
 from ros2_depth.model_spec import ModelSpec
 
-__all__ = ['Availability', 'BACKEND_CHOICES', 'BACKENDS', 'BackendError', 'choose_backend',
-           'create_backend', 'EXECUTION_PROVIDERS', 'InferenceBackend', 'probe_availability']
+__all__ = ['Availability', 'BACKEND_CHOICES', 'backend_unavailable', 'BACKENDS', 'BackendError',
+           'BENCH_SETTINGS', 'choose_backend', 'create_backend', 'EXECUTION_PROVIDERS',
+           'InferenceBackend', 'KNOWN_BACKENDS', 'probe_availability']
 
 # Backend name -> module:class, imported lazily so the runtime needs only the backend it uses.
 BACKENDS = {
@@ -69,6 +70,37 @@ def probe_availability() -> Availability:
         providers = importlib.import_module('onnxruntime').get_available_providers()
     return Availability(importlib.util.find_spec('tensorrt') is not None, gpus,
                         tuple(providers))
+
+
+# Backends that `ros2-depth bench` lists even where this install lacks them (as skipped, with why).
+KNOWN_BACKENDS: Dict[str, str] = {
+    'onnxruntime': 'ONNX Runtime',
+    'tensorrt': 'native TensorRT',
+}
+# The settings each backend is benchmarked with (one row each); a backend not named here gets
+# one row with its defaults.
+BENCH_SETTINGS: Dict[str, Tuple[Dict[str, Any], ...]] = {
+    'onnxruntime': ({'execution_provider': 'cpu'}, {'execution_provider': 'cuda'},
+                    {'execution_provider': 'tensorrt'}),
+}
+
+
+def backend_unavailable(name: str, **options: Any) -> Optional[str]:
+    """
+    Return why the named backend cannot run here with these options, or None when it can.
+
+    A backend module may define ``unavailable_reason(**options) -> Optional[str]`` for what
+    importing it does not tell (an execution provider, a GPU); it is asked after the import.
+    """
+    if name not in BACKENDS:
+        return f'no "{name}" backend in this ros2_depth (it has {", ".join(sorted(BACKENDS))})'
+    module_name = BACKENDS[name].split(':')[0]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        return f'{module_name} cannot be imported ({exc})'
+    check = getattr(module, 'unavailable_reason', None)
+    return check(**options) if check is not None else None
 
 
 def create_backend(name: str, spec: ModelSpec, **options: Any) -> InferenceBackend:

@@ -10,7 +10,7 @@ ONNX Runtime's silent fall-back to the CPU.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import onnxruntime as ort
@@ -41,6 +41,15 @@ def check_provider(execution_provider: str, available: List[str]) -> str:
     return wanted
 
 
+def unavailable_reason(execution_provider: str = 'cpu', **_: Any) -> Optional[str]:
+    """Return why ``execution_provider`` cannot run in this ONNX Runtime build, or None."""
+    try:
+        check_provider(execution_provider, ort.get_available_providers())
+    except BackendError as exc:
+        return str(exc)
+    return None
+
+
 def provider_list(execution_provider: str, precision: str, engine_cache: str
                   ) -> List[Tuple[str, Dict[str, Any]]]:
     """Return (provider, options) pairs for an InferenceSession."""
@@ -68,15 +77,20 @@ class OnnxRuntimeBackend(InferenceBackend):
         """Load the ONNX file and check its inputs and outputs against the sidecar."""
         super().__init__(spec)
         self.provider = check_provider(execution_provider, ort.get_available_providers())
-        if precision != 'fp32' and execution_provider != 'tensorrt':
-            raise BackendError(f'precision {precision} needs backend tensorrt or '
+        if precision == 'int8' and spec.precision != 'int8':
+            raise BackendError(f'precision int8: ONNX Runtime runs an INT8 (Q/DQ) model, and '
+                               f'{spec.path.name} is {spec.precision}; make one with '
+                               f'"ros2-depth-train quantize --model {spec.path}"')
+        if precision == 'fp16' and execution_provider != 'tensorrt':
+            raise BackendError(f'precision fp16 needs backend tensorrt or '
                                'execution_provider:=tensorrt; ONNX Runtime on '
-                               f'{execution_provider} runs fp32')
-        if precision not in ('fp32', 'fp16'):
-            raise BackendError(f'ONNX Runtime runs fp32 or fp16 (TensorRT provider), not '
-                               f'{precision}; build an int8 engine for backend tensorrt')
-        self.precision = precision
+                               f'{execution_provider} runs the model as it is (fp32 or int8)')
+        if precision not in ('fp32', 'fp16', 'int8'):
+            raise BackendError(f'precision must be fp32, fp16 or int8, got "{precision}"')
+        # what runs: an INT8 model file is INT8 whatever was asked
+        self.precision = 'int8' if spec.precision == 'int8' else precision
         self.execution_provider = execution_provider
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(int(num_threads), 0)
         options.inter_op_num_threads = 1
@@ -145,5 +159,5 @@ class OnnxRuntimeBackend(InferenceBackend):
     def describe(self) -> str:
         """Name, provider and thread count."""
         threads = self.num_threads if self.num_threads > 0 else 'all cores'
-        extra = f', {self.precision}' if self.provider == 'TensorrtExecutionProvider' else ''
+        extra = f', {self.precision}' if self.precision != 'fp32' else ''
         return f'onnxruntime {ort.__version__} {self.provider}{extra}, {threads} thread(s)'

@@ -29,7 +29,7 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-PRECISIONS = ('fp32', 'fp16', 'int8')
+from ros2_depth.model_spec import PRECISIONS  # noqa: F401 (the precisions TensorRT builds)
 # Where the ONNX that TensorRT parses comes from: the model's own file, a Q/DQ-quantised copy
 # (explicit INT8), or a mixed-precision FP16 copy (ModelOpt AutoCast, with float32 inputs/outputs).
 SOURCE_KINDS = ('model', 'qdq', 'fp16')

@@ -125,6 +125,7 @@ class DepthClient:
         labels: bool = False,
         image_type: type = Image,
         layout: bool = False,
+        outputs: Optional[Dict[str, Tuple[str, type]]] = None,
     ) -> None:
         """
         Create the context (in `env`'s ROS domain), publishers and output subscriptions.
@@ -134,6 +135,7 @@ class DepthClient:
         started with image_transport:=compressed. With `layout`, it reads the outputs where
         launch/depth.launch.py puts them, under `<namespace>/mono_depth/` (start_node_process(
         layout=True) starts a node that way).
+        `outputs` (key -> (topic, type)) replaces the whole set, e.g. for a relay.
         """
         # before this process's first participant, which reads the Fast DDS profile
         for key in ISOLATION + FASTDDS_PROFILE_VARIABLES:
@@ -162,8 +164,9 @@ class DepthClient:
             history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
         )
         prefix = f'{topics.OUTPUT_NAMESPACE}/' if layout else ''
-        self.outputs = {key: (prefix + topic, msg_type) for key, (topic, msg_type)
-                        in dict(OUTPUTS, **(LABEL_OUTPUTS if labels else {})).items()}
+        default = dict(OUTPUTS, **(LABEL_OUTPUTS if labels else {}))
+        self.outputs = dict(outputs) if outputs is not None else {
+            key: (prefix + topic, msg_type) for key, (topic, msg_type) in default.items()}
         for key, (topic, msg_type) in self.outputs.items():
             self.node.create_subscription(msg_type, topic, self._recorder(key), out_qos)
 

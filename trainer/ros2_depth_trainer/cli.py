@@ -24,6 +24,7 @@ COMMANDS = {
     'curves': 'ros2_depth_trainer.curves_command',
     'finetune': 'ros2_depth_trainer.finetune_command',
     'build-engine': 'ros2_depth_trainer.build_engine_command',
+    'quantize': 'ros2_depth_trainer.quantize_command',
 }
 
 
