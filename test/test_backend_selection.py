@@ -128,6 +128,7 @@ def test_a_missing_provider_fails_with_one_line(tiny_model: Path, provider: str,
     ('int8', ['runs an INT8 (Q/DQ) model', 'ros2-depth-train quantize']),
 ])
 def test_onnxruntime_refuses_fp16_and_int8_of_an_fp32_model(
+        tiny_model: Path, precision: str, words: list) -> None:
     with pytest.raises(BackendError) as err:
         create_backend('onnxruntime', load_spec(tiny_model), precision=precision)
     for word in words:
