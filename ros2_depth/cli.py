@@ -216,7 +216,7 @@ def run_build_engine(args: argparse.Namespace,
     try:
         spec = load_spec(Path(args.model) if args.model else default_model_path())
         machine = local_machine()
-        plan = plan_build(machine.version, options.precision, options.source_kind())
+        plan = plan_build(machine.version, options.precision, options.source_kind(spec.precision))
         if plan.calibrate:
             if args.calibration_images is not None:
                 source = f'folder {args.calibration_images}'

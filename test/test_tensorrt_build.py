@@ -24,6 +24,7 @@ from ros2_depth.camera_model import PinholeCamera
 from ros2_depth.cli import corridor_frames
 from ros2_depth.model_spec import load_spec, ModelSpec
 from ros2_depth.pipeline import DepthPipeline
+from ros2_depth.resources import default_model_path
 
 REPO = Path(__file__).resolve().parents[1]
 NO_TENSORRT = importlib.util.find_spec('tensorrt') is None
@@ -109,6 +110,8 @@ def test_source_kinds() -> None:
     assert BuildOptions('int8').source_kind() == 'model'
     assert BuildOptions('int8', onnx=Path('q.onnx')).source_kind() == 'qdq'
     assert BuildOptions('fp16', onnx=Path('h.onnx')).source_kind() == 'fp16'
+    # the bundled INT8 model (engines/default.int8.json) is Q/DQ already: no calibration
+    assert BuildOptions('int8').source_kind('int8') == 'qdq'
 
 
 def test_write_atomically(tmp_path: Path) -> None:
@@ -123,6 +126,10 @@ def test_rebuild_command(spec: ModelSpec) -> None:
     assert rebuild_command(spec, 'fp16', Path('/c')) == (
         f'ros2-depth build-engine {spec.path} --precision fp16 --engine-cache /c')
     assert '--calibration-images FOLDER' in rebuild_command(spec, 'int8', Path('/c'))
+    # the bundled INT8 model is Q/DQ: it needs no calibration pictures
+    int8 = load_spec(default_model_path().with_name('default.int8.json'))
+    assert rebuild_command(int8, 'int8', Path('/c')) == (
+        f'ros2-depth build-engine {int8.path} --precision int8 --engine-cache /c')
 
 
 @pytest.mark.skipif(not NO_TENSORRT, reason='TensorRT is installed here')

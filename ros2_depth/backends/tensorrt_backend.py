@@ -38,7 +38,7 @@ FIRST_BUILD_WARNING = (
 def rebuild_command(spec: ModelSpec, precision: str, cache: Path) -> str:
     """Return the command that builds the engine the backend looks for."""
     extra = ''
-    if precision == 'int8':
+    if precision == 'int8' and spec.precision != 'int8':  # an INT8 model file is Q/DQ already
         extra = ' --calibration-images FOLDER (or --onnx MODEL_qdq.onnx)'
     return (f'ros2-depth build-engine {spec.path} --precision {precision} --engine-cache {cache}'
             + extra)
@@ -73,6 +73,9 @@ class TensorRTBackend(InferenceBackend):
     def _find_or_build(self, target: Any) -> Dict[str, Any]:
         path = self.engine_path
         how = rebuild_command(self.spec, self.precision, self.cache)
+        # int8 from an FP32 model needs calibration pictures: not built here. An INT8 model
+        # file (precision:=int8 loads the quantised sibling) is Q/DQ and builds like fp32.
+        calibrated = self.precision == 'int8' and self.spec.precision != 'int8'
         if path.is_file():
             try:
                 manifest = json.loads(manifest_path(path).read_text())
@@ -84,11 +87,11 @@ class TensorRTBackend(InferenceBackend):
                                f'{self.engine_id})')
                 return manifest
             why = '; '.join(problems)
-            if self.precision == 'int8':
+            if calibrated:
                 raise BackendError(f'the cached engine {path} cannot be loaded: {why}; rebuild '
                                    f'it with: {how}')
             self._log.warning(f'not loading the cached engine {path}: {why}; rebuilding it')
-        elif self.precision == 'int8':
+        elif calibrated:
             raise BackendError(
                 f'no int8 TensorRT engine for {self.spec.name} on this GPU in {self.cache} '
                 '(int8 needs calibration pictures or a Q/DQ model, so the node does not build '

@@ -242,10 +242,16 @@ class BuildOptions:
     calibration: Optional[Sequence[np.ndarray]] = None  # preprocessed inputs (implicit INT8)
     calibration_source: str = ''  # what the calibration pictures were, for the manifest
 
-    def source_kind(self) -> str:
-        """Return 'model' without --onnx, else 'qdq' for int8 and 'fp16' for fp16."""
+    def source_kind(self, model_precision: str = 'fp32') -> str:
+        """
+        Return what TensorRT parses: 'model', 'qdq' or 'fp16'.
+
+        Without --onnx the model's own file: 'model', or 'qdq' when the model is itself INT8 (a
+        ``ros2-depth-train quantize`` file is Q/DQ). With --onnx: 'qdq' for int8, 'fp16' for
+        fp16.
+        """
         if self.onnx is None:
-            return 'model'
+            return 'qdq' if model_precision == 'int8' else 'model'
         return {'int8': 'qdq', 'fp16': 'fp16'}.get(self.precision, 'model')
 
 
@@ -288,7 +294,10 @@ def build_engine(spec: ModelSpec, options: BuildOptions, cache_dir: Optional[Pat
     """
     machine = machine or local_machine()
     trt = machine.trt
-    source = options.source_kind()
+    source = options.source_kind(spec.precision)
+    if spec.precision == 'int8' and options.precision != 'int8':
+        raise EngineBuildError(f'{spec.path.name} is an INT8 (Q/DQ) model: build it with '
+                               '--precision int8, or build its FP32 parent')
     if options.onnx is not None and source == 'model':
         raise EngineBuildError('--onnx takes a converted model: a Q/DQ ONNX with precision int8, '
                                'or an AutoCast FP16 ONNX with precision fp16')
