@@ -5,12 +5,14 @@ Usage: launch_evaluate.py LAUNCH_FILE PARAMS_FILE [NAME:=VALUE...]. Used by test
 and test_depth_launch.py in a process of their own: importing launch replaces the logging
 module's logger class, which would hide later tests' log records from pytest. PARAMS_FILE stands
 in for the launch argument params_file, whose default needs an install space
-(share/ros2_depth/config/depth_node.yaml); NAME:=VALUE sets other launch arguments. With
+(share/ros2_depth/config/depth_node.yaml), and fastdds_profile is PARAMS_FILE's sibling
+fastdds.xml; NAME:=VALUE sets other launch arguments. With
 rviz:=true (and AMENT_PREFIX_PATH on an install space) it also runs the launch file's
 OpaqueFunction and reports the rviz2 Node it returns.
 """
 
 import json
+from pathlib import Path
 import sys
 
 from launch import LaunchContext
@@ -25,6 +27,9 @@ def evaluate(launch_file: str, params_file: str, arguments: dict) -> dict:
     description = get_launch_description_from_python_launch_file(launch_file)
     context = LaunchContext()
     context.launch_configurations['params_file'] = params_file
+    # likewise the Fast DDS profile's default (share/ros2_depth/config/fastdds.xml)
+    context.launch_configurations['fastdds_profile'] = str(Path(params_file).with_name(
+        'fastdds.xml'))
     context.launch_configurations.update(arguments)
     for entity in description.entities:
         if isinstance(entity, DeclareLaunchArgument):
