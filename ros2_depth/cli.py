@@ -253,7 +253,8 @@ def _bench(args: argparse.Namespace) -> int:
     try:
         summary = run_bench(path, num_threads=args.threads, runs=args.runs, frames=args.frames,
                             real=args.real, real_limit=args.real_limit, node=args.node,
-                            node_frames=args.node_frames)
+                            node_frames=args.node_frames, dds_profile=args.dds_profile,
+                            stages=args.stages)
     except (ModelSpecError, BackendError, FileNotFoundError, RuntimeError) as exc:
         logging.getLogger('ros2-depth').error('bench failed: %s', exc)
         return 1
@@ -354,6 +355,14 @@ def build_parser() -> argparse.ArgumentParser:
         help='also time depth_node end to end (a process, over DDS) and a bare relay'
     )
     bench.add_argument('--node-frames', type=int, default=30, help='frames per node timing')
+    bench.add_argument(
+        '--stages', action='store_true',
+        help="also time one frame through the node's code stage by stage (conversion, "
+        'pre-processing, inference, post-processing, messages, serialisation)')
+    bench.add_argument(
+        '--dds-profile', choices=('shipped', 'default'), default='shipped',
+        help="--node's middleware: 'shipped' config/fastdds.xml (images through shared memory, "
+        "as the demo and the launch file run), or Fast DDS's 'default' transports")
     bench.add_argument('--json', type=Path, help='also write the results here as JSON')
     bench.set_defaults(func=_bench)
     return parser

@@ -83,15 +83,21 @@ def test_bundled_fp32_and_int8_rows_with_parity_on_generated_and_real_frames(
 
 def test_node_latency_against_bare_inference_and_the_relay(tiny_model: Path) -> None:
     """--node: depth_node (a process, over DDS) and the bare relay, each timed, both exit 0."""
-    summary = run_bench(tiny_model, num_threads=1, runs=3, frames=1, node=True, node_frames=3)
+    summary = run_bench(tiny_model, num_threads=1, runs=3, frames=1, node=True, node_frames=3,
+                        stages=True)
+    stages = summary['stages']
+    assert stages['pipeline: inference'] > 0 and stages['serialise the six messages'] > 0
+    assert all(ms >= 0 for ms in stages.values()), stages
+    assert 'median ms per stage' in format_table(summary)
     node = summary['node']
     assert [(entry['what'], entry['precision']) for entry in node] == [
-        ('depth_node', 'fp32'), ('relay', '')]
+        ('depth_node', 'fp32'), ('depth_node', 'fp32'), ('relay', '')]
     assert all(entry['exit_code'] == 0 and entry['count'] + entry['lost'] == 3
                for entry in node), node
     assert all(entry['count'] >= 1 for entry in node), node
     assert node[0]['outputs'] == ['depth', 'info', 'normals', 'points']
-    assert node[1]['outputs'] == ['depth']
+    assert node[1]['outputs'] == ['depth']  # depth/image alone: what the node then computes
+    assert node[2]['outputs'] == ['depth']
     counters = node[0]['node_counters']
     assert counters['precision'] == 'fp32' and int(counters['processed']) >= node[0]['count']
     assert node[0]['bare_inference_median_ms'] > 0 and node[0]['relay_median_ms'] > 0

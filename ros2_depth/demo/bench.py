@@ -17,6 +17,7 @@ precision, beside a bare rclpy relay (``demo.relay``), the DDS floor, in the sam
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import os
@@ -33,7 +34,7 @@ from ros2_depth.backends import (backend_unavailable, BackendError, BACKENDS, BE
 from ros2_depth.camera_model import PinholeCamera
 from ros2_depth.demo.scene import Corridor, render_image
 from ros2_depth.model_spec import load_spec_for_precision, ModelSpec, ModelSpecError, PRECISIONS
-from ros2_depth.pipeline import DepthPipeline
+from ros2_depth.pipeline import DepthPipeline, label_palette
 
 REFERENCE = ('onnxruntime', 'cpu', 'fp32')
 FRAME_SIZE = (640, 480)
@@ -42,7 +43,7 @@ NODE_NAMESPACE = '/bench_camera'
 NODE_FRAME = 'bench_camera_optical_frame'
 # depth_node's /diagnostics values kept with its timing: what became of the frames sent.
 NODE_COUNTERS = ('precision', 'received', 'processed', 'dropped_stale', 'dropped_no_info',
-                 'errors')
+                 'info_substituted', 'errors')
 
 
 @dataclasses.dataclass
@@ -196,6 +197,54 @@ def time_rows(backends: Dict[Any, Any], image: np.ndarray, runs: int,
     return out
 
 
+def frame_stages(pipeline: DepthPipeline, runs: int = 30) -> Dict[str, float]:
+    """
+    Time one 640x480 rgb8 frame through depth_node's own code, stage by stage (median ms).
+
+    What the node does per frame besides waiting: Image -> numpy, camera_info -> camera, the
+    pipeline (pre-processing, inference, post-processing, as ``DepthResult.timings_ms``), all
+    six output messages (``ros_messages.output_messages``, with the default cloud: x y z rgb),
+    and their serialisation as rclpy's publish does it; plus taking the input image (its
+    deserialisation, which the executor does before the node sees it).
+    """
+    from rclpy.serialization import deserialize_message, serialize_message
+    from ros2_depth.camera_model import camera_from_info
+    from ros2_depth.demo.depth_client import camera_info_msg, image_msg
+    from ros2_depth.image_encoding import image_to_numpy
+    from ros2_depth.ros_messages import CloudOptions, output_messages
+    from sensor_msgs.msg import Image
+
+    rgb, camera = generated_frames(1, seed=2)[0]
+    image, info = image_msg((1, 0), NODE_FRAME, rgb), camera_info_msg((1, 0), NODE_FRAME, camera)
+    wanted = {'depth', 'info', 'normals', 'points', 'labels', 'labels_color'}
+    palette = label_palette(pipeline.spec) if pipeline.has_labels else None
+    raw = serialize_message(image)
+    stages: Dict[str, List[float]] = collections.defaultdict(list)
+    for index in range(runs + 1):
+        start = time.perf_counter()
+        taken = deserialize_message(raw, Image)
+        took_image = time.perf_counter()
+        pixels, cam = image_to_numpy(taken), camera_from_info(info)
+        converted = time.perf_counter()
+        messages, result = output_messages(pipeline, taken.header, pixels, 'rgb8', cam, wanted,
+                                           palette, info, CloudOptions())
+        built = time.perf_counter()
+        for msg in messages.values():
+            serialize_message(msg)
+        done = time.perf_counter()
+        if index == 0:
+            continue  # warm-up
+        run_ms = 1e3 * (built - converted)
+        stages['take the input image (deserialise)'].append(1e3 * (took_image - start))
+        stages['Image and camera_info to numpy'].append(1e3 * (converted - took_image))
+        for name, ms in result.timings_ms.items():
+            stages[f'pipeline: {name}'].append(ms)
+            run_ms -= ms
+        stages['six output messages (cloud, labels colours)'].append(run_ms)
+        stages['serialise the six messages'].append(1e3 * (done - built))
+    return {name: float(np.median(values)) for name, values in stages.items()}
+
+
 def machine() -> Dict[str, Any]:
     """CPU model, cores, ONNX Runtime version and providers, Python, for the record."""
     import onnxruntime as ort
@@ -214,8 +263,16 @@ def machine() -> Dict[str, Any]:
 
 def run_bench(model: Path, num_threads: int = 2, runs: int = 50, frames: int = 8,
               real: Optional[Path] = None, real_limit: int = 0, node: bool = False,
-              node_frames: int = 30) -> Dict[str, Any]:
-    """Measure every row present here; return the summary (``format_table`` prints it)."""
+              node_frames: int = 30, dds_profile: str = 'shipped', stages: bool = False
+              ) -> Dict[str, Any]:
+    """
+    Measure every row present here; return the summary (``format_table`` prints it).
+
+    ``dds_profile`` ('shipped': config/fastdds.xml, as the demo and the launch file use it;
+    'default': Fast DDS's defaults) is the middleware setting of every --node process and of
+    this one (Fast DDS reads it once per process). ``stages``: also time one frame through the
+    node's code stage by stage (``frame_stages``) on the reference row.
+    """
     load_before = os.getloadavg()
     rows, skipped, specs = enumerate_rows(model)
     backends, pipelines, kept = {}, {}, []
@@ -260,10 +317,13 @@ def run_bench(model: Path, num_threads: int = 2, runs: int = 50, frames: int = 8
         'real': str(real) if real is not None else None,
         'rows': table, 'skipped': skipped, 'machine': machine(),
     }
+    if stages:
+        summary['stages'] = frame_stages(pipelines[REFERENCE], runs)
     if node:
         cpu = {r.precision: backends[r.key] for r in kept if r.key[:2] == REFERENCE[:2]}
         summary['node'] = node_latency(model, cpu, image, num_threads, node_frames,
-                                       specs['fp32'])
+                                       specs['fp32'], dds_profile)
+        summary['dds_profile'] = dds_profile
     summary['machine']['load_average_before'] = load_before
     summary['machine']['load_average_after'] = os.getloadavg()
     return summary
@@ -310,7 +370,8 @@ def _stats(times: Sequence[float]) -> Dict[str, float]:
 
 
 def node_latency(model: Path, backends: Dict[str, Any], image: np.ndarray, num_threads: int,
-                 count: int, spec: ModelSpec) -> List[Dict[str, Any]]:
+                 count: int, spec: ModelSpec, dds_profile: str = 'shipped'
+                 ) -> List[Dict[str, Any]]:
     """
     Time depth_node end to end per precision, then the bare relay, in one run.
 
@@ -325,18 +386,24 @@ def node_latency(model: Path, backends: Dict[str, Any], image: np.ndarray, num_t
     from diagnostic_msgs.msg import DiagnosticArray
     from ros2_depth.demo.depth_client import (DepthClient, isolated_ros_env, start_node_process,
                                               stop_process)
+    from ros2_depth.resources import with_fastdds_profile
     from sensor_msgs.msg import Image
 
     depth = spec.output('depth')
     work = Path(tempfile.mkdtemp(prefix='bench_node_'))
     results = []
     labels = spec.output('labels') is not None
-    for salt, precision in enumerate(list(backends) + ['relay']):
+    # Each precision twice: every output subscribed, then depth/image alone (the node computes
+    # and publishes only what has subscribers); then the relay.
+    runs = [(precision, only) for precision in backends for only in (False, True)]
+    for salt, (precision, depth_only) in enumerate(runs + [('relay', False)]):
         bare = None
         if precision != 'relay':
             bare = time_rows({precision: backends[precision]}, image, count)[precision]
         env = isolated_ros_env(salt=41 + salt)
-        log = work / f'{precision}.log'
+        if dds_profile == 'shipped':
+            env = with_fastdds_profile(env)
+        log = work / f'{precision}{"_depth" if depth_only else ""}.log'
         if precision == 'relay':
             cmd = [sys.executable, '-m', 'ros2_depth.demo.relay', '--ros-args', '-r',
                    f'__ns:={NODE_NAMESPACE}', '-p', f'width:={depth.width}', '-p',
@@ -349,7 +416,9 @@ def node_latency(model: Path, backends: Dict[str, Any], image: np.ndarray, num_t
             proc = start_node_process(log, env, NODE_NAMESPACE, [
                 '-p', f'model:={Path(model).resolve()}', '-p', f'precision:={precision}',
                 '-p', f'num_threads:={num_threads}'])
-            client = DepthClient(env, NODE_NAMESPACE, name='bench_camera', labels=labels)
+            client = DepthClient(env, NODE_NAMESPACE, name='bench_camera', labels=labels,
+                                 outputs={'depth': ('depth/image', Image)} if depth_only
+                                 else None)
         counters: Dict[str, str] = {}  # the node's last /diagnostics values
         client.node.create_subscription(
             DiagnosticArray, '/diagnostics',
@@ -403,17 +472,23 @@ def format_table(summary: Dict[str, Any]) -> str:
                          f"{d.get('normals_mean_deg', float('nan')):7.2f}")
     for entry in summary.get('node', []):
         if entry['what'] == 'relay':
-            lines.append(f'bare rclpy relay (32FC1 answer, DDS floor): median '
+            lines.append('bare rclpy relay (32FC1 answer, DDS floor; Fast DDS profile '
+                         f"{summary.get('dds_profile', 'default')}): median "
                          f"{entry['median_ms']:.1f} ms, p90 {entry['p90_ms']:.1f} ms, "
                          f"{entry['lost']} of {entry['count'] + entry['lost']} unanswered")
         else:
             lines.append(
-                f"depth_node {entry['precision']}, 640x480 rgb8 to all of "
+                f"depth_node {entry['precision']}, 640x480 rgb8 to "
+                f"{'all of ' if len(entry['outputs']) > 1 else ''}"
                 f"{', '.join(entry['outputs'])}: median {entry['median_ms']:.1f} ms, p90 "
                 f"{entry['p90_ms']:.1f} ms (bare inference {entry['bare_inference_median_ms']:.1f}"
                 f" ms, relay {entry['relay_median_ms']:.1f} ms), {entry['lost']} of "
                 f"{entry['count'] + entry['lost']} unanswered; node: "
                 + ', '.join(f'{k} {v}' for k, v in entry['node_counters'].items()))
+    if summary.get('stages'):
+        lines.append("one 640x480 rgb8 frame through the node's code, onnxruntime-cpu fp32, "
+                     'median ms per stage:')
+        lines += [f'  {name:<46} {ms:7.2f}' for name, ms in summary['stages'].items()]
     for entry in summary['skipped']:
         lines.append(f"skipped {entry['row']}: {entry['reason']}")
     return '\n'.join(lines)
