@@ -27,9 +27,11 @@ import logging
 import os
 from pathlib import Path
 import shutil
-import tempfile
+import signal
+import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+import uuid
 
 from ros2_depth.backends import BackendError, create_backend
 from ros2_depth.camera_info_cache import CameraInfoMatcher, INFO_WAIT_S, stamp_ns
@@ -407,10 +409,15 @@ def process_bag(options: ProcessBagOptions) -> ProcessBagSummary:
                                   '--prefix')
         summary = ProcessBagSummary(output=output, storage=storage, image_topic=image_topic,
                                     camera_info_topic=info_topic, model=pipeline.spec.name)
-        scratch = Path(tempfile.mkdtemp(prefix=f'.{output.name}.partial-', dir=output.parent))
+        # The name first, then the folder: a Ctrl-C at any moment from here leaves none behind.
+        scratch = output.parent / f'.{output.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}'
         try:
-            _write(reader, scratch / output.name, storage, pipeline, keys, topics, image_topic,
-                   image_type, info_topic, summary, options.progress)
+            with _CtrlC() as ctrl_c:
+                scratch.mkdir()
+                _write(reader, scratch / output.name, storage, pipeline, keys, topics,
+                       image_topic, image_type, info_topic, summary, options.progress,
+                       ctrl_c.check)
+                ctrl_c.check()  # pressed while the bag was being closed: not renamed
             if output.exists():
                 shutil.rmtree(output)
             os.replace(scratch / output.name, output)
@@ -422,6 +429,38 @@ def process_bag(options: ProcessBagOptions) -> ProcessBagSummary:
     return summary
 
 
+class _CtrlC:
+    """
+    Ctrl-C as a flag, raised as KeyboardInterrupt only where ``check`` is called.
+
+    A KeyboardInterrupt that lands inside a C extension calling back into Python (the bag
+    writer's compression) can be swallowed there, and the bag would be finished and renamed
+    as if nothing happened; the loop checks the flag between messages instead. Outside the
+    main thread (no signal handler can be set) it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> '_CtrlC':
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._press)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _press(self, signum: int, frame: Any) -> None:
+        self.pressed = True
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C was pressed."""
+        if self.pressed:
+            raise KeyboardInterrupt
+
+
 def _storage_of(bag: Path) -> str:
     """Return 'sqlite3' for a bag of .db3 files, else 'mcap'."""
     files = [bag] if bag.is_file() else list(bag.iterdir())
@@ -430,8 +469,13 @@ def _storage_of(bag: Path) -> str:
 
 def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys: List[str],
            topics: Dict[str, str], image_topic: str, image_type: str, info_topic: str,
-           summary: ProcessBagSummary, show_progress: bool) -> None:
-    """Copy every message of `reader` into a new bag at `path` and add the outputs."""
+           summary: ProcessBagSummary, show_progress: bool,
+           check_stop: Callable[[], None] = lambda: None) -> None:
+    """
+    Copy every message of `reader` into a new bag at `path` and add the outputs.
+
+    ``check_stop`` is called between messages (it raises KeyboardInterrupt on a Ctrl-C).
+    """
     from rclpy.serialization import deserialize_message
     from rosbags.rosbag2 import Writer
     from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlugin
@@ -507,6 +551,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
                 progress.update()
 
         for conn, bag_ns, raw in reader.messages():
+            check_stop()
             writer.write(copies[conn.id], bag_ns, raw)
             summary.copied += 1
             decide(bag_ns)  # images whose camera_info did not come in time, before this message
