@@ -73,6 +73,20 @@ def env() -> Dict[str, str]:
     return isolated_ros_env(salt=31)
 
 
+@pytest.fixture
+def client(env: Dict[str, str]) -> Iterator[Harness]:
+    """
+    Yield a Harness of its own per test (conftest's is shared by a module).
+
+    Each test starts a new depth_node_managed under the same name; a participant that had
+    discovered the previous, stopped one can still take its services for ready and send the
+    request there (seen in CI: "no reply from the node").
+    """
+    harness = Harness(env, namespace='/cam')
+    yield harness
+    harness.close()
+
+
 @contextlib.contextmanager
 def managed_node(model: Path, log: Path, env: Dict[str, str],
                  client: Harness) -> Iterator[Tuple[subprocess.Popen, LifecycleClient]]:
