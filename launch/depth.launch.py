@@ -11,7 +11,7 @@ and QoS in a parameter file (see config/depth_node.yaml). rviz:=true also starts
 config/depth.rviz, its topics and fixed frame set for this camera. executable:=depth_node_managed
 starts the lifecycle variant (configure and activate it, e.g. with nav2_lifecycle_manager). The
 node runs with the Fast DDS profile config/fastdds.xml (images through shared memory) unless
-FASTRTPS_DEFAULT_PROFILES_FILE names another or fastdds_profile:= does.
+FASTRTPS_DEFAULT_PROFILES_FILE (FASTDDS_ on Fast DDS 3) names another or fastdds_profile:= does.
 """
 
 import re
@@ -24,6 +24,7 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJ
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+from ros2_depth.resources import fastdds_profile_variables
 from ros2_depth.topics import OUTPUT_NAMESPACE, output_remappings, retarget_rviz_config
 
 # Launch arguments with plain-string defaults (test/test_launch_config.py reads them).
@@ -76,9 +77,11 @@ def generate_launch_description() -> LaunchDescription:
     """Declare the arguments, the node and (with rviz:=true) RViz."""
     default_params = PathJoinSubstitution(
         [FindPackageShare('ros2_depth'), 'config', 'depth_node.yaml'])
-    # A profile the user exported stays in force; else the shipped one.
+    # The variable(s) this Fast DDS reads (FASTRTPS_ for 2.x, FASTDDS_ for 3.x, which warns about
+    # the other). A profile the user exported stays in force; else the shipped one.
+    variables = fastdds_profile_variables()
     default_profile = EnvironmentVariable(
-        'FASTRTPS_DEFAULT_PROFILES_FILE',
+        variables[0],
         default_value=PathJoinSubstitution(
             [FindPackageShare('ros2_depth'), 'config', 'fastdds.xml']))
     profile = LaunchConfiguration('fastdds_profile')
@@ -109,9 +112,7 @@ def generate_launch_description() -> LaunchDescription:
                 namespace=LaunchConfiguration('camera'),
                 output='screen',
                 emulate_tty=True,
-                # Fast DDS 2 (Humble, Jazzy) reads the first, Fast DDS 3 (Kilted) the second.
-                additional_env={'FASTRTPS_DEFAULT_PROFILES_FILE': profile,
-                                'FASTDDS_DEFAULT_PROFILES_FILE': profile},
+                additional_env={name: profile for name in variables},
                 parameters=[LaunchConfiguration('params_file'), _use_sim_time()],
                 remappings=[
                     ('image', LaunchConfiguration('image')),

@@ -19,7 +19,8 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 from ros2_depth.demo.depth_client import isolated_ros_env
 from ros2_depth.resources import (
-    fastdds_profile_path, FASTDDS_PROFILE_VARIABLES, with_fastdds_profile)
+    fastdds_major, fastdds_profile_path, FASTDDS_PROFILE_VARIABLES, fastdds_profile_variables,
+    with_fastdds_profile)
 
 FRAMES = 40
 WIDTH, HEIGHT = 640, 480
@@ -81,7 +82,17 @@ def test_a_profile_the_user_chose_is_kept(tmp_path: Path) -> None:
     assert env['FASTDDS_DEFAULT_PROFILES_FILE'] == mine and not env.get(
         'FASTRTPS_DEFAULT_PROFILES_FILE')
     env = with_fastdds_profile({})
-    assert all(env[name] == str(fastdds_profile_path()) for name in FASTDDS_PROFILE_VARIABLES)
+    assert set(env) == set(fastdds_profile_variables())  # only what this Fast DDS reads
+    assert all(env[name] == str(fastdds_profile_path()) for name in env)
+
+
+def test_the_profile_variable_is_the_one_this_fast_dds_reads() -> None:
+    # the venvs' wheels: ros-fastrtps (2.x) on Humble and Jazzy, ros-fastdds (3.x) on Kilted
+    major = fastdds_major()
+    assert major in (2, 3)
+    assert fastdds_profile_variables() == (
+        ('FASTRTPS_DEFAULT_PROFILES_FILE',) if major == 2 else ('FASTDDS_DEFAULT_PROFILES_FILE',))
+    assert set(fastdds_profile_variables()) <= set(FASTDDS_PROFILE_VARIABLES)
 
 
 @pytest.mark.skipif(os.environ.get('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp') != 'rmw_fastrtps_cpp',

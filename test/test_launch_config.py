@@ -100,7 +100,7 @@ def test_launch_file_is_static_python() -> None:
     assert '*output_remappings(OUTPUT_NAMESPACE)' in source
     assert set(launch_defaults()) == {
         'camera', 'image', 'use_sim_time', 'rviz', 'frame', 'executable'}
-    assert "additional_env={'FASTRTPS_DEFAULT_PROFILES_FILE': profile" in source
+    assert 'additional_env={name: profile for name in variables}' in source
 
 
 @pytest.mark.skipif(not HAVE_LAUNCH, reason='launch/launch_ros are not installed '

@@ -281,7 +281,12 @@ def test_precision_int8_runs_the_bundled_int8_model(tmp_path: Path) -> None:
         assert client.send_until_complete(image, info, timeout=30), log.read_text()
         depth = image_to_numpy(client.received[stamp]['depth'])
         assert np.isfinite(depth).mean() > 0.5
-        assert client.spin_until(lambda: len(statuses) > 0, 5.0)
+
+        def counted() -> bool:  # a status published after the frame was processed
+            return any(kv.key == 'processed' and kv.value != '0'
+                       for status in statuses for kv in status.values)
+
+        assert client.spin_until(counted, 5.0), [s.values for s in statuses]
         values = {kv.key: kv.value for kv in statuses[-1].values}
         assert values['precision'] == 'int8' and values['processed'] != '0', values
     finally:

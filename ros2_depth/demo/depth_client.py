@@ -137,7 +137,9 @@ class DepthClient:
         layout=True) starts a node that way).
         `outputs` (key -> (topic, type)) replaces the whole set, e.g. for a relay.
         """
-        # before this process's first participant, which reads the Fast DDS profile
+        # The Fast DDS profile is read when this process creates its first participant (below):
+        # set for that only, so that it does not leak into processes started later.
+        saved = {key: os.environ.get(key) for key in FASTDDS_PROFILE_VARIABLES}
         for key in ISOLATION + FASTDDS_PROFILE_VARIABLES:
             if key in env:
                 os.environ[key] = env[key]
@@ -147,6 +149,11 @@ class DepthClient:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = Node(name, namespace=namespace, context=self.context)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         policy = (
