@@ -116,3 +116,22 @@ def test_best_effort_640x480_images_arrive_between_processes_with_the_profile() 
     count = int(last.split()[1])
     assert count >= 0.9 * FRAMES, f'{count} of {FRAMES} best-effort 640x480 images arrived:\n{out}'
     assert f'{{{3 * WIDTH * HEIGHT}}}' in last  # whole images
+
+
+def test_without_wheel_metadata_the_distribution_tells(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ROS install has no pip metadata (and no ament index outside a sourced shell here)."""
+    import importlib.metadata
+
+    def missing(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, 'version', missing)
+    monkeypatch.delenv('AMENT_PREFIX_PATH', raising=False)
+    monkeypatch.setenv('ROS_DISTRO', 'humble')
+    assert fastdds_major() == 2
+    assert fastdds_profile_variables() == ('FASTRTPS_DEFAULT_PROFILES_FILE',)
+    monkeypatch.setenv('ROS_DISTRO', 'kilted')
+    assert fastdds_major() == 3
+    monkeypatch.delenv('ROS_DISTRO')
+    assert fastdds_major() is None
+    assert fastdds_profile_variables() == FASTDDS_PROFILE_VARIABLES  # unknown: both
