@@ -232,14 +232,19 @@ def cdr_bytes(msg: Any, msgtype: str, store: Any) -> bytes:
     return bytes(store.serialize_cdr(store.deserialize_cdr(raw, msgtype), msgtype))
 
 
-def _output_qos() -> Any:
-    """Return the QoS depth_node offers its outputs with: reliable, keep last 1, volatile."""
+def bag_qos(transient_local: bool = False) -> Any:
+    """
+    Return a rosbags offered-QoS entry: reliable, keep last 1, volatile (or transient local).
+
+    Volatile is how depth_node offers its outputs; transient local how /tf_static is offered.
+    """
     from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
                                     QosReliability, QosTime)
 
     infinite = QosTime(sec=9223372036, nsec=854775807)  # rmw's infinite duration
+    durability = QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE
     return Qos(history=QosHistory.KEEP_LAST, depth=1, reliability=QosReliability.RELIABLE,
-               durability=QosDurability.VOLATILE, deadline=infinite, lifespan=infinite,
+               durability=durability, deadline=infinite, lifespan=infinite,
                liveliness=QosLiveliness.AUTOMATIC, liveliness_lease_duration=infinite,
                avoid_ros_namespace_conventions=False)
 
@@ -542,7 +547,7 @@ def _write(reader: Any, path: Path, storage: str, pipeline: DepthPipeline, keys:
                 conn.topic, conn.msgtype, serialization_format=conn.ext.serialization_format,
                 offered_qos_profiles=conn.ext.offered_qos_profiles, **extra)
         out_conns = {k: writer.add_connection(topics[k], OUTPUT_TOPICS[k][1], typestore=store,
-                                              offered_qos_profiles=[_output_qos()])
+                                              offered_qos_profiles=[bag_qos()])
                      for k in keys}
 
         def decide(now_ns: Optional[int]) -> None:

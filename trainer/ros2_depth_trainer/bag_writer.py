@@ -34,6 +34,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 from ros2_depth.camera_model import PinholeCamera
+from ros2_depth.demo.bag_processing import bag_qos
 from ros2_depth_trainer.bag_codecs import (
     compressed_depth,
     compressed_image,
@@ -157,14 +158,7 @@ def bag_topics(namespace: str = DEFAULT_NAMESPACE, bag_format: Optional[BagForma
 
 def static_tf_qos() -> Any:
     """Return the QoS /tf_static is offered with: reliable, transient local, keep last 1."""
-    from rosbags.interfaces import (Qos, QosDurability, QosHistory, QosLiveliness,
-                                    QosReliability, QosTime)
-
-    infinite = QosTime(sec=9223372036, nsec=854775807)  # rmw's infinite duration
-    return Qos(history=QosHistory.KEEP_LAST, depth=1, reliability=QosReliability.RELIABLE,
-               durability=QosDurability.TRANSIENT_LOCAL, deadline=infinite, lifespan=infinite,
-               liveliness=QosLiveliness.AUTOMATIC, liveliness_lease_duration=infinite,
-               avoid_ros_namespace_conventions=False)
+    return bag_qos(transient_local=True)
 
 
 def camera_transforms(rig: DepthRig) -> List[Tuple[np.ndarray, np.ndarray]]:
